@@ -1,0 +1,239 @@
+// Package tokentest is a fake OAuth 2.0 token endpoint and protected
+// resource for tests: it rotates refresh tokens and, like providers with
+// reuse detection, revokes the whole token family when a refresh token is
+// redeemed twice. It counts what it serves, and lets a test inject faults.
+// It is for tests and examples only.
+package tokentest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is a token endpoint (at /token) and a protected resource (at
+// /resource, and any other path) that accepts the access tokens it issued
+// until they expire. Configure the exported fields before the first
+// request. A Server is safe for concurrent use.
+type Server struct {
+	*httptest.Server
+
+	// Lifetime is the access tokens' expires_in; 0: one hour. Values under
+	// a second are sent as 1.
+	Lifetime time.Duration
+	// NoRotation keeps the refresh token across refreshes.
+	NoRotation bool
+	// ClientID and ClientSecret, when set, must authenticate every token
+	// request (HTTP Basic or in the body); otherwise invalid_client.
+	ClientID, ClientSecret string
+	// Delay is how long the token endpoint waits before answering.
+	Delay time.Duration
+	// Fault, if not nil, is called first for every token request; if it
+	// returns true it has answered and the request is not processed.
+	Fault func(w http.ResponseWriter, r *http.Request) bool
+	// Now returns the current time; nil: time.Now.
+	Now func() time.Time
+
+	requests  atomic.Int64 // token requests received
+	refreshes atomic.Int64 // successful refreshes
+	rejected  atomic.Int64 // invalid_grant answers
+
+	mu       sync.Mutex
+	refresh  map[string]*grant // every refresh token ever issued
+	access   map[string]time.Time
+	families int
+	seq      int // makes every issued token unique
+}
+
+type grant struct {
+	family  int
+	used    bool
+	revoked *bool // shared by the family
+}
+
+// NewServer starts a Server on a loopback address. Close it when done.
+func NewServer() *Server {
+	s := &Server{refresh: map[string]*grant{}, access: map[string]time.Time{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// TokenURL is the token endpoint's URL.
+func (s *Server) TokenURL() string { return s.URL + "/token" }
+
+// Requests returns how many token requests the server received.
+func (s *Server) Requests() int { return int(s.requests.Load()) }
+
+// Refreshes returns how many refreshes succeeded.
+func (s *Server) Refreshes() int { return int(s.refreshes.Load()) }
+
+// Rejected returns how many token requests got invalid_grant.
+func (s *Server) Rejected() int { return int(s.rejected.Load()) }
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Login starts a new token family, as an interactive login would, and
+// returns its access and refresh tokens and the access token's expiry.
+func (s *Server) Login() (access, refresh string, expiry time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.families++
+	revoked := false
+	return s.issueLocked(&grant{family: s.families, revoked: &revoked})
+}
+
+func (s *Server) issueLocked(g *grant) (access, refresh string, expiry time.Time) {
+	s.seq++
+	n := s.seq
+	access = fmt.Sprintf("at-%d-%d", g.family, n)
+	expiry = s.now().Add(s.lifetime())
+	s.access[access] = expiry
+	refresh = fmt.Sprintf("rt-%d-%d", g.family, n)
+	s.refresh[refresh] = &grant{family: g.family, revoked: g.revoked}
+	return access, refresh, expiry
+}
+
+func (s *Server) lifetime() time.Duration {
+	if s.Lifetime == 0 {
+		return time.Hour
+	}
+	return max(s.Lifetime, time.Second)
+}
+
+// Valid reports whether access is an unexpired access token of a family
+// that was not revoked.
+func (s *Server) Valid(access string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.access[access]
+	return ok && s.now().Before(exp)
+}
+
+// RevokeAll revokes every token family, as when the user withdraws
+// consent.
+func (s *Server) RevokeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.refresh {
+		*g.revoked = true
+	}
+	clear(s.access)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/token" {
+		s.serveResource(w, r)
+		return
+	}
+	s.requests.Add(1)
+	if s.Delay > 0 {
+		select {
+		case <-time.After(s.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if s.Fault != nil && s.Fault(w, r) {
+		return
+	}
+	if r.Method != http.MethodPost || r.ParseForm() != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "POST a form")
+		return
+	}
+	if !s.clientOK(r) {
+		writeError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return
+	}
+	switch r.PostForm.Get("grant_type") {
+	case "refresh_token":
+		s.serveRefresh(w, r.PostForm.Get("refresh_token"))
+	case "client_credentials":
+		s.mu.Lock()
+		s.families++
+		revoked := false
+		at, _, _ := s.issueLocked(&grant{family: s.families, revoked: &revoked})
+		s.mu.Unlock()
+		writeJSON(w, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(s.lifetime() / time.Second)})
+	default:
+		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "")
+	}
+}
+
+func (s *Server) clientOK(r *http.Request) bool {
+	if s.ClientID == "" {
+		return true
+	}
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	return id == s.ClientID && secret == s.ClientSecret
+}
+
+func (s *Server) serveRefresh(w http.ResponseWriter, rt string) {
+	s.mu.Lock()
+	g, ok := s.refresh[rt]
+	switch {
+	case !ok || *g.revoked:
+		s.mu.Unlock()
+		s.rejected.Add(1)
+		writeError(w, http.StatusBadRequest, "invalid_grant", "refresh token is invalid or revoked")
+		return
+	case g.used && !s.NoRotation:
+		*g.revoked = true // reuse detected: the whole family dies
+		s.mu.Unlock()
+		s.rejected.Add(1)
+		writeError(w, http.StatusBadRequest, "invalid_grant", "refresh token reuse detected; token family revoked")
+		return
+	}
+	g.used = true
+	at, newRT, _ := s.issueLocked(g)
+	if s.NoRotation {
+		delete(s.refresh, newRT)
+		newRT = ""
+	}
+	s.mu.Unlock()
+	s.refreshes.Add(1)
+	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(s.lifetime() / time.Second)}
+	if newRT != "" {
+		resp["refresh_token"] = newRT
+	}
+	writeJSON(w, resp)
+}
+
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
+	at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokentest"`)
+		http.Error(w, "no token", http.StatusUnauthorized)
+		return
+	}
+	if !s.Valid(at) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokentest", error="invalid_token", error_description="expired or unknown"`)
+		http.Error(w, "invalid token", http.StatusUnauthorized)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
