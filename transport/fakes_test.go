@@ -62,12 +62,12 @@ type fakeRefresher struct {
 	mu      sync.Mutex // guards current
 	current *oauth2.Token
 
-	next     string                          // access token a refresh yields
-	err      error                           // returned by RefreshRejected when set
-	refresh  func(ctx context.Context) error // called once per refresh when set (e.g. a token endpoint)
-	calls    atomic.Int32                    // RefreshRejected calls
-	refreshs atomic.Int32                    // refreshes made
-	ctxSeen  atomic.Value                    // last ctx given to RefreshRejected
+	next      string                          // access token a refresh yields
+	err       error                           // returned by RefreshRejected when set
+	refresh   func(ctx context.Context) error // called once per refresh when set (e.g. a token endpoint)
+	calls     atomic.Int32                    // RefreshRejected calls
+	refreshes atomic.Int32                    // refreshes made
+	ctxSeen   atomic.Value                    // last ctx given to RefreshRejected
 }
 
 func (s *fakeRefresher) Token() (*oauth2.Token, error) {
@@ -92,7 +92,7 @@ func (s *fakeRefresher) RefreshRejected(ctx context.Context, rejected *oauth2.To
 			return nil, err
 		}
 	}
-	s.refreshs.Add(1)
+	s.refreshes.Add(1)
 	s.current = &oauth2.Token{AccessToken: s.next, TokenType: "Bearer"}
 	return s.current, nil
 }
