@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,7 +175,10 @@ func (s *Server) clientOK(r *http.Request) bool {
 		return true
 	}
 	id, secret, ok := r.BasicAuth()
-	if !ok {
+	if ok { // RFC 6749 §2.3.1: form-encoded before Basic
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+	} else {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
 	return id == s.ClientID && secret == s.ClientSecret

@@ -1,0 +1,149 @@
+package tokensource
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/storage"
+)
+
+// Defaults for the zero values of [Config].
+const (
+	DefaultRefreshBefore  = time.Minute
+	DefaultRefreshTimeout = 30 * time.Second
+	DefaultKey            = "default"
+)
+
+// Grant selects how a [Source] obtains new access tokens.
+type Grant int
+
+const (
+	// GrantRefreshToken, the zero value, redeems the stored refresh
+	// token (RFC 6749 §6). Without one, the account must log in.
+	GrantRefreshToken Grant = iota
+	// GrantClientCredentials requests tokens with the client's own
+	// credentials and Config.OAuth2.Scopes (RFC 6749 §4.4); no refresh
+	// token and no login are involved.
+	GrantClientCredentials
+)
+
+// Config configures a [Source]. Only OAuth2 is required. New copies the
+// Config; later changes to it have no effect.
+type Config struct {
+	// OAuth2 gives the token endpoint (Endpoint.TokenURL, which must be
+	// https, or http to a loopback address), the client's credentials and
+	// how to send them (Endpoint.AuthStyle: AuthStyleInHeader for HTTP
+	// Basic, AuthStyleInParams for the request body; AuthStyleAutoDetect
+	// uses Basic when there is a secret). A public client leaves
+	// ClientSecret empty. Scopes are sent only with GrantClientCredentials.
+	OAuth2 *oauth2.Config
+
+	// Store persists the account's tokens. nil: a new [storage.Memory].
+	// A Store that is also a [storage.Locker] makes refreshes of the
+	// account one at a time across every process sharing it.
+	Store storage.Store
+	// Key is the account's key in Store. "": DefaultKey.
+	Key string
+	// Grant selects how new tokens are obtained. Zero: GrantRefreshToken.
+	Grant Grant
+
+	// HTTPClient sends token requests. nil: a client with a 30 s timeout.
+	// Redirects from the token endpoint are never followed, whatever the
+	// client's CheckRedirect says.
+	HTTPClient *http.Client
+	// Logger receives diagnostics; nothing logged holds a secret.
+	// nil: nothing is logged.
+	Logger *slog.Logger
+	// Now returns the current time. nil: time.Now.
+	Now func() time.Time
+	// OnEvent, if not nil, is called for every [Event], synchronously on
+	// the goroutine that refreshes: it must not block for long. A panic in
+	// it is recovered and logged.
+	OnEvent func(Event)
+
+	// RefreshBefore is how long before the access token expires the
+	// background refresh starts; a random part of up to a quarter more is
+	// added so that replicas spread out. It is capped at half of the
+	// token's remaining lifetime. Zero: DefaultRefreshBefore. Negative:
+	// no background refresh; tokens are refreshed when callers find them
+	// expired.
+	RefreshBefore time.Duration
+	// RefreshTimeout bounds one refresh: waiting for the lock, the token
+	// requests and their retries, and the save. Zero: DefaultRefreshTimeout.
+	RefreshTimeout time.Duration
+	// MaxSessionAge, if positive, forces a new interactive login once that
+	// long has passed since the token's AuthTime, even though refreshes
+	// would keep the session alive. Tokens with a zero AuthTime are not
+	// limited. Zero: no limit.
+	MaxSessionAge time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.OAuth2 == nil {
+		return errors.New("tokensource: Config.OAuth2 is nil")
+	}
+	if err := checkEndpoint(c.OAuth2.Endpoint.TokenURL); err != nil {
+		return fmt.Errorf("tokensource: token endpoint: %w", err)
+	}
+	if c.OAuth2.ClientID == "" && c.Grant == GrantClientCredentials {
+		return errors.New("tokensource: GrantClientCredentials needs Config.OAuth2.ClientID")
+	}
+	if c.Grant != GrantRefreshToken && c.Grant != GrantClientCredentials {
+		return fmt.Errorf("tokensource: unknown Grant %d", c.Grant)
+	}
+	if c.RefreshTimeout < 0 || c.MaxSessionAge < 0 {
+		return errors.New("tokensource: RefreshTimeout and MaxSessionAge must not be negative")
+	}
+	return nil
+}
+
+// checkEndpoint refuses endpoints that would send secrets in clear text:
+// only https, and http to a loopback address, are allowed.
+func checkEndpoint(raw string) error {
+	if raw == "" {
+		return errors.New("no URL")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	switch {
+	case u.Scheme == "https" && u.Host != "":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q is neither https nor http to a loopback address", u.Redacted())
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// defaultHTTPClient is what a Source uses when Config.HTTPClient is nil.
+var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
+
+// noRedirects returns a copy of hc that never follows redirects.
+func noRedirects(hc *http.Client) *http.Client {
+	if hc == nil {
+		hc = defaultHTTPClient
+	}
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// discard is the logger used when Config.Logger is nil.
+var discard = slog.New(slog.DiscardHandler)

@@ -1,0 +1,167 @@
+package tokensource
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
+)
+
+// ErrLoginRequired matches, with errors.Is, every error that means the
+// account must log in again interactively. The error is a
+// [*LoginRequiredError]; use errors.As to learn the [Reason].
+var ErrLoginRequired = errors.New("tokensource: login required")
+
+// ErrMalformedResponse is wrapped by the Err of an [*Error] whose response
+// was not a usable token response: not JSON, no access_token, an unknown
+// token_type, an out-of-range expires_in, duplicate members, a body over
+// 1 MiB, and the like.
+var ErrMalformedResponse = oauthwire.ErrMalformed
+
+// ErrClosed is returned by a [Source] that needs to refresh after Close.
+var ErrClosed = errors.New("tokensource: source closed")
+
+// Reason says why an account must log in again.
+type Reason int
+
+const (
+	// ReasonNoToken: the store holds no token for the account.
+	ReasonNoToken Reason = iota + 1
+	// ReasonNoRefreshToken: the access token expired and there is no
+	// refresh token (offline_access was not granted).
+	ReasonNoRefreshToken
+	// ReasonRejected: the provider rejected the refresh token (revoked,
+	// expired, consent withdrawn, policy changed, reuse detected). Err is
+	// the provider's [*Error].
+	ReasonRejected
+	// ReasonRefreshExpired: the refresh token's expiry, as the provider
+	// announced it, has passed.
+	ReasonRefreshExpired
+	// ReasonSessionExpired: Config.MaxSessionAge has passed since the
+	// last interactive login.
+	ReasonSessionExpired
+	// ReasonLoggedOut: the account was removed with Source.Forget.
+	ReasonLoggedOut
+)
+
+var reasonText = map[Reason]string{
+	ReasonNoToken:        "no stored token",
+	ReasonNoRefreshToken: "access token expired and there is no refresh token",
+	ReasonRejected:       "the provider rejected the refresh token",
+	ReasonRefreshExpired: "the refresh token has expired",
+	ReasonSessionExpired: "the maximum session age has passed",
+	ReasonLoggedOut:      "logged out",
+}
+
+// String returns a short English description of r.
+func (r Reason) String() string {
+	if s, ok := reasonText[r]; ok {
+		return s
+	}
+	return fmt.Sprintf("Reason(%d)", int(r))
+}
+
+// LoginRequiredError is returned when the account must log in again.
+// errors.Is(err, ErrLoginRequired) is true for it.
+type LoginRequiredError struct {
+	Reason Reason
+	Err    error // the provider's *Error for ReasonRejected, else nil
+}
+
+func (e *LoginRequiredError) Error() string {
+	if e.Err != nil {
+		return "tokensource: login required: " + e.Reason.String() + ": " + e.Err.Error()
+	}
+	return "tokensource: login required: " + e.Reason.String()
+}
+
+// Is reports whether target is [ErrLoginRequired].
+func (e *LoginRequiredError) Is(target error) bool { return target == ErrLoginRequired }
+
+// Unwrap returns the provider's error, if any.
+func (e *LoginRequiredError) Unwrap() error { return e.Err }
+
+// Error is a failed token request: the token endpoint answered with an
+// RFC 6749 §5.2 error, with an unusable response, or could not be reached.
+//
+// No field holds a token or a client secret: secrets the request carried
+// are removed from Description and Body.
+type Error struct {
+	// Code, Description and URI are the RFC 6749 §5.2 error, "" when the
+	// response carried none. Description has control characters and
+	// markup removed.
+	Code, Description, URI string
+	// StatusCode is the HTTP status, 0 when no response arrived.
+	StatusCode int
+	// Header is the response's header, nil when no response arrived.
+	Header http.Header
+	// Body is the start (at most 1 KiB) of the response body. It is not
+	// part of the error string.
+	Body []byte
+	// RetryAfter is the delay the server asked for with Retry-After,
+	// 0 when it asked for none.
+	RetryAfter time.Duration
+	// Err is the underlying cause: a network or timeout error, or a
+	// malformed-response error wrapping [ErrMalformedResponse]. nil when
+	// the server sent an error code.
+	Err error
+
+	netFail bool // the request or the response body failed in transit
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("tokensource: token endpoint")
+	if e.Code != "" {
+		b.WriteString(": " + e.Code)
+		if e.Description != "" {
+			b.WriteString(": " + e.Description)
+		}
+	}
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+	}
+	return b.String()
+}
+
+// GoString keeps %#v to the error string, so the Header and Body are
+// never dumped by accident.
+func (e *Error) GoString() string { return fmt.Sprintf("&tokensource.Error{%q}", e.Error()) }
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether the same request may succeed later: the
+// request or the response failed in transit (refused, reset, timed out,
+// TLS failure), or the server answered 408, 429 or 5xx, or sent the error
+// codes temporarily_unavailable or server_error.
+func (e *Error) Temporary() bool {
+	switch {
+	case e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
+		return true
+	case e.Code == "temporarily_unavailable", e.Code == "server_error":
+		return true
+	}
+	return e.netFail
+}
+
+// loginRequiredCode reports whether the provider's error code means the
+// refresh token will never work again. invalid_grant is the RFC's code;
+// some providers answer a dead refresh token with invalid_request, which
+// can never succeed on retry either, so it also asks for a login (but the
+// stored token is kept: the provider did not say the grant is dead).
+func loginRequiredCode(code string) (login, deleteStored bool) {
+	switch code {
+	case "invalid_grant":
+		return true, true
+	case "invalid_request":
+		return true, false
+	}
+	return false, false
+}

@@ -1,0 +1,209 @@
+package tokensource
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
+	"github.com/tokenkeeper/tokenkeeper/storage"
+)
+
+// maxErrorBody is how much of an error response Error.Body keeps.
+const maxErrorBody = 1 << 10
+
+var errRedirect = errors.New("token endpoint answered with a redirect, which is not followed")
+
+// Exchange sends one token request (RFC 6749 §3.2) with form to c's token
+// endpoint, authenticating the client as c.Endpoint.AuthStyle says, and
+// returns what the endpoint issued as a [storage.Token] (Version and
+// AuthTime are left zero; lifetimes count from when the request was sent).
+// It is what [Source] uses to refresh, and what package client uses for the
+// authorization code, device, password and client credentials grants.
+//
+// hc nil means a client with a 30 s timeout; redirects are never followed.
+// Every failure is an [*Error]. Exchange does not retry.
+func Exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, form url.Values) (*storage.Token, error) {
+	if c == nil {
+		return nil, errors.New("tokensource: Exchange: nil oauth2.Config")
+	}
+	if err := checkEndpoint(c.Endpoint.TokenURL); err != nil {
+		return nil, fmt.Errorf("tokensource: token endpoint: %w", err)
+	}
+	return exchange(ctx, noRedirects(hc), c, form, time.Now())
+}
+
+func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, form url.Values, now time.Time) (*storage.Token, error) {
+	req, err := newTokenRequest(ctx, c, form)
+	if err != nil {
+		return nil, err
+	}
+	secrets := requestSecrets(c, form)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, &Error{Err: scrubErr(err, secrets), netFail: true}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, oauthwire.MaxBody+1))
+	if err != nil {
+		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Err: scrubErr(err, secrets), netFail: true}
+	}
+	body = []byte(oauthwire.Scrub(string(body), secrets...))
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, responseError(resp, body, nil, errRedirect)
+	}
+	t, er, err := oauthwire.Parse(resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	if t == nil {
+		return nil, responseError(resp, body, er, err)
+	}
+	return record(t, now), nil
+}
+
+func newTokenRequest(ctx context.Context, c *oauth2.Config, form url.Values) (*http.Request, error) {
+	v := make(url.Values, len(form)+2)
+	for k, vs := range form {
+		v[k] = vs
+	}
+	basic := c.ClientSecret != "" && c.Endpoint.AuthStyle != oauth2.AuthStyleInParams
+	if !basic {
+		if c.ClientID != "" {
+			v.Set("client_id", c.ClientID)
+		}
+		if c.ClientSecret != "" {
+			v.Set("client_secret", c.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint.TokenURL, strings.NewReader(v.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("tokensource: token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if basic {
+		// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic.
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	}
+	return req, nil
+}
+
+// requestSecrets lists what a token request carries that must never be
+// echoed back into an error: the client secret and every grant secret.
+func requestSecrets(c *oauth2.Config, form url.Values) []string {
+	s := []string{c.ClientSecret}
+	for _, k := range []string{"refresh_token", "code", "code_verifier", "password", "device_code", "client_assertion", "subject_token"} {
+		s = append(s, form.Get(k))
+	}
+	return s
+}
+
+// scrubErr keeps err's chain for errors.Is/As but guarantees that its
+// text holds none of the secrets.
+func scrubErr(err error, secrets []string) error {
+	msg := err.Error()
+	if clean := oauthwire.Scrub(msg, secrets...); clean != msg {
+		return &scrubbedError{msg: clean, err: err}
+	}
+	return err
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+func responseError(resp *http.Response, body []byte, er *oauthwire.ErrorResponse, cause error) *Error {
+	e := &Error{
+		StatusCode: resp.StatusCode,
+		Header:     resp.Header,
+		Body:       bytes.Clone(body[:min(len(body), maxErrorBody)]),
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Err:        cause,
+	}
+	if er != nil {
+		e.Code, e.Description, e.URI = er.Code, er.Description, er.URI
+	}
+	return e
+}
+
+// retryAfter parses Retry-After (RFC 9110 §10.2.3): delay-seconds or an
+// HTTP date. Unparseable or past values give 0.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+		if n <= 0 || n > oauthwire.MaxLifetime {
+			return 0
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// record turns a parsed response into a storage record. When expires_in is
+// absent and the access token is a JWT, its exp claim (unverified: used
+// only to schedule the refresh) gives the expiry.
+func record(t *oauthwire.Token, now time.Time) *storage.Token {
+	r := &storage.Token{
+		AccessToken:  t.AccessToken,
+		TokenType:    t.TokenType,
+		RefreshToken: t.RefreshToken,
+		IDToken:      t.IDToken,
+		Scope:        t.Scope,
+	}
+	wall := now.Round(0)
+	if t.ExpiresIn > 0 {
+		r.Expiry = wall.Add(time.Duration(t.ExpiresIn) * time.Second)
+	} else {
+		r.Expiry = jwtExpiry(t.AccessToken, wall)
+	}
+	if t.RefreshExpiresIn > 0 {
+		r.RefreshExpiry = wall.Add(time.Duration(t.RefreshExpiresIn) * time.Second)
+	}
+	return r
+}
+
+// jwtExpiry returns the exp claim of a JWT access token, or zero when the
+// token is not a JWT or its exp is missing, past, or absurd.
+func jwtExpiry(tok string, now time.Time) time.Time {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 || len(parts[1]) > 16<<10 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return time.Time{}
+	}
+	exp, err := claims.Exp.Int64()
+	if err != nil {
+		return time.Time{}
+	}
+	t := time.Unix(exp, 0)
+	if !t.After(now) || t.Sub(now) > oauthwire.MaxLifetime*time.Second {
+		return time.Time{}
+	}
+	return t
+}

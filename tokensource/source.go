@@ -1,0 +1,287 @@
+package tokensource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/storage"
+)
+
+// Source is an [oauth2.TokenSource] that keeps one account's access token
+// fresh; see the package documentation. Create it with [New] and stop it
+// with Close.
+//
+// A Source is safe for concurrent use. The *oauth2.Token values it returns
+// are shared between callers and must not be modified; they carry no
+// refresh token.
+type Source struct {
+	cfg    Config // as given to New, with defaults applied; never modified
+	store  storage.Store
+	locker storage.Locker // nil when store is not a Locker
+	hc     *http.Client
+	log    *slog.Logger
+	now    func() time.Time // nil: time.Now, called directly on the hot path
+
+	cur atomic.Pointer[entry] // what callers get; nil until first loaded
+	bg  atomic.Bool           // a background refresh was started for cur
+
+	sem chan struct{} // held while refreshing or writing: one at a time per Source
+
+	mu       sync.Mutex  // guards the fields below
+	inflight *flight     // the running refresh, nil when none
+	timer    *time.Timer // the next background refresh or retry, nil when none
+	failures int         // consecutive failed background refreshes or saves
+	closed   bool
+
+	closing context.Context // done when Close is called; ends every refresh
+	stop    context.CancelFunc
+	wg      sync.WaitGroup // running refresh goroutines
+}
+
+// New returns a Source for cfg. It does no I/O: the stored token is read by
+// the first call that needs it.
+func New(cfg Config) (*Source, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	oc := *cfg.OAuth2 // copy: the caller's Config may change later
+	cfg.OAuth2 = &oc
+	if cfg.Key == "" {
+		cfg.Key = DefaultKey
+	}
+	if cfg.RefreshBefore == 0 {
+		cfg.RefreshBefore = DefaultRefreshBefore
+	}
+	if cfg.RefreshTimeout == 0 {
+		cfg.RefreshTimeout = DefaultRefreshTimeout
+	}
+	s := &Source{cfg: cfg, store: cfg.Store, hc: noRedirects(cfg.HTTPClient), log: cfg.Logger, now: cfg.Now, sem: make(chan struct{}, 1)}
+	if s.store == nil {
+		s.store = storage.NewMemory()
+	}
+	s.locker, _ = s.store.(storage.Locker)
+	if s.log == nil {
+		s.log = discard
+	}
+	s.closing, s.stop = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func (s *Source) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// Token returns a valid access token; see [Source.TokenContext].
+func (s *Source) Token() (*oauth2.Token, error) {
+	return s.TokenContext(context.Background())
+}
+
+// TokenContext returns a valid access token.
+//
+// While the cached token is fresh it returns at once, without locking,
+// allocating or doing I/O. Once the token is within Config.RefreshBefore
+// of expiry it is still returned at once while one background refresh
+// runs. Only when there is no valid token does TokenContext wait for a
+// refresh, which all concurrent callers share; if ctx ends first,
+// TokenContext returns ctx.Err() and the refresh goes on for the others.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	if e := s.cur.Load(); e != nil && e.tok != nil {
+		now := s.clock()
+		if e.fresh(now) {
+			return e.tok, nil
+		}
+		if e.valid(now) {
+			s.kick()
+			return e.tok, nil
+		}
+	}
+	return s.wait(ctx, "")
+}
+
+// RefreshRejected returns a token to use instead of rejected, which a
+// resource server refused (HTTP 401 with error="invalid_token"). It
+// refreshes only if rejected is still the current token, so a burst of
+// rejections of one token makes one refresh. It implements
+// transport.Refresher.
+func (s *Source) RefreshRejected(ctx context.Context, rejected *oauth2.Token) (*oauth2.Token, error) {
+	if rejected == nil || rejected.AccessToken == "" {
+		return s.TokenContext(ctx)
+	}
+	if e := s.cur.Load(); e != nil && e.tok != nil && e.tok.AccessToken != rejected.AccessToken && e.valid(s.clock()) {
+		return e.tok, nil
+	}
+	tok, err := s.wait(ctx, rejected.AccessToken)
+	if err == nil && tok.AccessToken == rejected.AccessToken {
+		// We joined a refresh that was not about rejected: ask once more.
+		tok, err = s.wait(ctx, rejected.AccessToken)
+	}
+	return tok, err
+}
+
+// wait starts or joins the refresh and waits for it or for ctx.
+func (s *Source) wait(ctx context.Context, rejected string) (*oauth2.Token, error) {
+	f, err := s.join(ctx, rejected)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if f.err == nil {
+		return f.e.tok, nil
+	}
+	// The refresh failed; a token that is still valid beats an error.
+	if e := s.cur.Load(); e != nil && e.tok != nil && e.tok.AccessToken != rejected && e.valid(s.clock()) {
+		return e.tok, nil
+	}
+	return nil, f.err
+}
+
+// Current returns a copy of the account's current record, read from the
+// store if this Source has not loaded it yet. It never refreshes. It
+// returns an error matching [ErrLoginRequired] when there is no record.
+func (s *Source) Current(ctx context.Context) (*storage.Token, error) {
+	if e := s.cur.Load(); e != nil {
+		if e.rec != nil {
+			return e.rec.Clone(), nil
+		}
+		if e.err != nil {
+			return nil, e.err
+		}
+	}
+	rec, err := s.store.Load(ctx, s.cfg.Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, &LoginRequiredError{Reason: ReasonNoToken}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tokensource: load %q: %w", s.cfg.Key, err)
+	}
+	return rec, nil
+}
+
+// SetToken stores t as the account's newest record, as after an
+// interactive login, and serves it from now on. Its Version is set above
+// every version seen. If saving fails, t is still served and the save is
+// retried, and SetToken returns the error.
+func (s *Source) SetToken(ctx context.Context, t *storage.Token) error {
+	if t == nil || t.AccessToken == "" && t.RefreshToken == "" {
+		return errors.New("tokensource: SetToken: a token needs an access token or a refresh token")
+	}
+	var events []Event
+	err := s.exclusive(ctx, func(ctx context.Context) error {
+		rec := t.Clone()
+		stored, err := s.store.Load(ctx, s.cfg.Key)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("tokensource: load %q: %w", s.cfg.Key, err)
+		}
+		rec.Version = max(versionOf(stored), versionOf(s.record())) + 1
+		e := s.newEntry(rec)
+		if err = s.save(ctx, rec); err != nil {
+			e.unsaved = true
+			events = append(events, s.eventFor(EventSaveFailed, rec, err))
+		}
+		s.publish(e)
+		return err
+	})
+	s.emitAll(events)
+	s.mu.Lock()
+	s.scheduleLocked(nil)
+	s.mu.Unlock()
+	return err
+}
+
+// Forget deletes the account's record from the store and from memory;
+// afterwards every call fails with [ErrLoginRequired] (ReasonLoggedOut)
+// until a new token is set or stored. It does not revoke anything at the
+// provider (package client's Logout does).
+func (s *Source) Forget(ctx context.Context) error {
+	err := s.exclusive(ctx, func(ctx context.Context) error {
+		if err := s.store.Delete(ctx, s.cfg.Key); err != nil {
+			return fmt.Errorf("tokensource: delete %q: %w", s.cfg.Key, err)
+		}
+		return nil
+	})
+	rt := ""
+	if r := s.record(); r != nil {
+		rt = r.RefreshToken
+	}
+	if err == nil || rt != "" {
+		s.publish(deadEntry(&LoginRequiredError{Reason: ReasonLoggedOut}, rt))
+	}
+	s.mu.Lock()
+	s.scheduleLocked(nil)
+	s.mu.Unlock()
+	return err
+}
+
+// Close stops background refreshes and ends any refresh in progress, then
+// waits for them to return. If the newest token could not be saved yet,
+// Close tries once more, for at most RefreshTimeout. A cached token that
+// is still fresh is still returned after Close; anything that needs a
+// refresh fails with [ErrClosed]. Close is idempotent.
+func (s *Source) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.mu.Unlock()
+	s.stop()
+	s.wg.Wait()
+	if e := s.cur.Load(); e != nil && e.unsaved {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RefreshTimeout)
+		defer cancel()
+		err := s.exclusive(ctx, func(ctx context.Context) error { return s.save(ctx, e.rec) })
+		if err != nil {
+			s.emitAll([]Event{s.eventFor(EventSaveFailed, e.rec, err)})
+			return err
+		}
+	}
+	return nil
+}
+
+// record returns the current record, nil when none.
+func (s *Source) record() *storage.Token {
+	if e := s.cur.Load(); e != nil {
+		return e.rec
+	}
+	return nil
+}
+
+func versionOf(t *storage.Token) uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.Version
+}
+
+// publish makes e what callers get.
+func (s *Source) publish(e *entry) {
+	s.cur.Store(e)
+	s.bg.Store(false)
+}
+
+func (s *Source) newEntry(rec *storage.Token) *entry {
+	var end time.Time
+	if s.cfg.MaxSessionAge > 0 && !rec.AuthTime.IsZero() {
+		end = rec.AuthTime.Add(s.cfg.MaxSessionAge)
+	}
+	return newEntry(rec, s.clock(), s.cfg.RefreshBefore, end)
+}
