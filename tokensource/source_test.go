@@ -421,7 +421,11 @@ func TestClientAuthentication(t *testing.T) {
 		srv := tokentest.NewServer()
 		defer srv.Close()
 		var id string
-		srv.Fault = func(w http.ResponseWriter, r *http.Request) bool { r.ParseForm(); id = r.PostForm.Get("client_id"); return false }
+		srv.Fault = func(w http.ResponseWriter, r *http.Request) bool {
+			r.ParseForm()
+			id = r.PostForm.Get("client_id")
+			return false
+		}
 		f := newFixture(t, srv, expired)
 		if _, err := f.src.Token(); err != nil {
 			t.Fatal(err)
@@ -437,7 +441,11 @@ func TestClientCredentialsGrant(t *testing.T) {
 	defer srv.Close()
 	srv.ClientID, srv.ClientSecret = "svc", "secret"
 	var scope string
-	srv.Fault = func(w http.ResponseWriter, r *http.Request) bool { r.ParseForm(); scope = r.PostForm.Get("scope"); return false }
+	srv.Fault = func(w http.ResponseWriter, r *http.Request) bool {
+		r.ParseForm()
+		scope = r.PostForm.Get("scope")
+		return false
+	}
 	src, err := New(Config{Grant: GrantClientCredentials, OAuth2: &oauth2.Config{ClientID: "svc", ClientSecret: "secret", Scopes: []string{"a", "b"}, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL()}}})
 	if err != nil {
 		t.Fatal(err)
