@@ -8,6 +8,10 @@
 // token source is a [Refresher] and the body can be replayed), passes the
 // request's context to sources that take one, and copies less per request.
 //
+// A Transport is safe for concurrent use by multiple goroutines if its Source
+// and Base are. Its zero Base means [net/http.DefaultTransport] and its zero
+// Rejected means [InvalidToken]; Source is required.
+//
 // The package knows token sources only through [golang.org/x/oauth2.TokenSource]
 // and [Refresher]; a *tokensource.Source implements both.
 //

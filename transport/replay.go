@@ -55,6 +55,9 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, sent *oauth2.
 	}
 	body, err := rewind(req)
 	if err != nil {
+		if body != nil {
+			body.Close()
+		}
 		return resp, nil
 	}
 	discard(resp)

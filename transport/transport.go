@@ -18,7 +18,9 @@ import (
 // It never modifies the caller's request: it sends a copy that has its own
 // Header map. On a redirect followed by an [http.Client] it adds the token
 // only when the host is the original request's and the scheme does not go
-// from https to http. When the server rejects the token (see Rejected) and
+// from https to http (the original, as net/http does for the headers it
+// guards: a chain that leaves and comes back carries the token again on
+// return, never at the other hosts). When the server rejects the token (see Rejected) and
 // Source is a [Refresher], it gets a new token and replays the request once,
 // if the body can be replayed.
 //
