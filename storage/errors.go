@@ -1,0 +1,52 @@
+package storage
+
+import "errors"
+
+// Errors of the durable stores. Each is returned wrapped, with the path or
+// key and what to do about it; test for them with errors.Is. None of them
+// ever carries a key, passphrase or token.
+var (
+	// ErrWrongKey means a record was encrypted with another key than the
+	// store's: another FileKey, another passphrase, or (for [Keyring]) a
+	// keyring entry that was replaced or removed. The record is left as it
+	// is and Save refuses to overwrite it until it is deleted.
+	ErrWrongKey = errors.New("storage: wrong key")
+
+	// ErrCorrupt means a record file is damaged, truncated, not a record
+	// file at all, or belongs to another account (it was copied or
+	// renamed), or that a keyring entry holds something else than what
+	// [Keyring] stores there. The record is left as it is and Save refuses
+	// to overwrite it until it is deleted.
+	ErrCorrupt = errors.New("storage: corrupt record file")
+
+	// ErrUnsupportedVersion means a record file has a format version this
+	// program does not know, most likely written by a newer tokenkeeper.
+	// The file is left as it is and Save refuses to overwrite it.
+	ErrUnsupportedVersion = errors.New("storage: unsupported record file version")
+
+	// ErrInsecurePermissions means a file or directory could be read or
+	// changed by other users, is owned by another user, or is a symlink.
+	// The message names the fix, e.g. "chmod 600 <path>".
+	ErrInsecurePermissions = errors.New("storage: insecure permissions")
+
+	// ErrLockTimeout is returned by Lock when its context is done (deadline
+	// or cancellation) before the lock was acquired. The error also wraps
+	// the context's error.
+	ErrLockTimeout = errors.New("storage: lock not acquired before the context was done")
+
+	// ErrKeyringUnavailable means there is no OS keyring to talk to: no
+	// D-Bus session bus or no Secret Service on it (Linux), or an
+	// unsupported platform.
+	ErrKeyringUnavailable = errors.New("storage: no OS keyring available")
+
+	// ErrKeyringLocked means the keyring (on Linux, the Secret Service's
+	// default collection) is locked and was not unlocked when asked.
+	ErrKeyringLocked = errors.New("storage: OS keyring is locked")
+
+	// ErrKeyringTooBig means the keyring refused an entry as too large.
+	ErrKeyringTooBig = errors.New("storage: entry too big for the OS keyring")
+
+	// ErrKeyringTimeout means a keyring call did not answer within
+	// [KeyringConfig.Timeout].
+	ErrKeyringTimeout = errors.New("storage: OS keyring did not answer in time")
+)

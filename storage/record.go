@@ -1,0 +1,44 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// fileRecord is the JSON form of a [Token] inside a record file. Its field
+// names are the format, independent of Token's Go field names.
+type fileRecord struct {
+	AccessToken   string    `json:"access_token,omitempty"`
+	TokenType     string    `json:"token_type,omitempty"`
+	RefreshToken  string    `json:"refresh_token,omitempty"`
+	IDToken       string    `json:"id_token,omitempty"`
+	Scope         string    `json:"scope,omitempty"`
+	Expiry        time.Time `json:"expiry,omitzero"`
+	RefreshExpiry time.Time `json:"refresh_expiry,omitzero"`
+	AuthTime      time.Time `json:"auth_time,omitzero"`
+	Version       uint64    `json:"version,omitempty"`
+}
+
+func encodeRecord(t *Token) ([]byte, error) {
+	return json.Marshal(fileRecord{
+		AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken,
+		IDToken: t.IDToken, Scope: t.Scope, Expiry: t.Expiry, RefreshExpiry: t.RefreshExpiry,
+		AuthTime: t.AuthTime, Version: t.Version,
+	})
+}
+
+// decodeRecord parses a decrypted record. A record that decrypts but does
+// not parse was not written by this package: ErrCorrupt. The JSON error is
+// not quoted, since it could hold a piece of a token.
+func decodeRecord(b []byte) (*Token, error) {
+	var r fileRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: the decrypted record is not valid JSON", ErrCorrupt)
+	}
+	return &Token{
+		AccessToken: r.AccessToken, TokenType: r.TokenType, RefreshToken: r.RefreshToken,
+		IDToken: r.IDToken, Scope: r.Scope, Expiry: r.Expiry, RefreshExpiry: r.RefreshExpiry,
+		AuthTime: r.AuthTime, Version: r.Version,
+	}, nil
+}
