@@ -53,6 +53,9 @@ func (s *Source) refreshLocked(ctx context.Context, rejected string, events *[]E
 	if err != nil {
 		return nil, err
 	}
+	if cur = s.cur.Load(); s.done(cur, rejected) { // a retried save was all it took
+		return cur, nil
+	}
 	if rec == nil && s.cfg.Grant == GrantRefreshToken {
 		if cur != nil && cur.err != nil {
 			return nil, cur.err // keep the reason, e.g. the provider's error
@@ -63,8 +66,12 @@ func (s *Source) refreshLocked(ctx context.Context, rejected string, events *[]E
 		if cur != nil && cur.err != nil && rec.RefreshToken != "" && rec.RefreshToken == cur.deadRT {
 			return nil, cur.err // still the refresh token we know is dead
 		}
-		if e := s.newEntry(rec); e.fresh(s.clock()) && rec.AccessToken != rejected {
-			if cur != nil && cur.rec != nil && cur.rec.AccessToken != rec.AccessToken {
+		// Adopt a record we do not hold yet (another process's, or the
+		// first load) if it is fresh. The record we already hold is past
+		// its refresh point: judging it afresh would find it "fresh" again,
+		// as the lead is capped at half of what remains of its life.
+		if e := s.newEntry(rec); !sameRecord(cur, rec) && e.fresh(s.clock()) && rec.AccessToken != rejected {
+			if cur != nil && cur.rec != nil {
 				*events = append(*events, s.eventFor(EventAdopted, rec, nil))
 			}
 			s.publish(e)
@@ -72,6 +79,11 @@ func (s *Source) refreshLocked(ctx context.Context, rejected string, events *[]E
 		}
 	}
 	return s.obtain(ctx, rec, events, false)
+}
+
+// sameRecord reports whether rec is the record cur was made from.
+func sameRecord(cur *entry, rec *storage.Token) bool {
+	return cur != nil && cur.rec != nil && cur.rec.Version == rec.Version && cur.rec.AccessToken == rec.AccessToken
 }
 
 // newest returns the newest record: the stored one, or this Source's own
