@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -176,3 +177,5 @@ func postForm(t *testing.T, ctx context.Context, url string, form url.Values, us
 	_ = json.Unmarshal(body, &m)
 	return resp.StatusCode, m
 }
+
+func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
