@@ -77,14 +77,11 @@ func parseHeader(data []byte, limits kdfLimits) (*fileHeader, error) {
 	if len(data) > maxFileSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than any record", ErrCorrupt, len(data))
 	}
-	if len(data) < len(fileMagic)+2 {
-		if string(data) == fileMagic[:len(data)] {
-			return nil, fmt.Errorf("%w: truncated at %d bytes", ErrCorrupt, len(data))
-		}
+	if m := data[:min(len(data), len(fileMagic))]; string(m) != fileMagic[:len(m)] {
 		return nil, fmt.Errorf("%w: not a tokenkeeper record file", ErrCorrupt)
 	}
-	if string(data[:len(fileMagic)]) != fileMagic {
-		return nil, fmt.Errorf("%w: not a tokenkeeper record file", ErrCorrupt)
+	if len(data) < len(fileMagic)+2 {
+		return nil, fmt.Errorf("%w: truncated at %d bytes", ErrCorrupt, len(data))
 	}
 	n := int(binary.BigEndian.Uint16(data[8:10]))
 	if n < fixedHeaderLen+nonceLen {

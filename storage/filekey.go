@@ -118,7 +118,7 @@ func KeyFromBytes(key []byte) (FileKey, error) {
 	if len(key) != KeySize {
 		return FileKey{}, fmt.Errorf("storage: file key: got %d bytes, want %d", len(key), KeySize)
 	}
-	k := &fileKey{kind: kdfNone, raw: bytes.Clone(key)}
+	k := &fileKey{kind: kdfNone, raw: bytes.Clone(key), limits: defaultKDFLimits()}
 	k.id = keyID(k.raw)
 	return FileKey{k}, nil
 }
@@ -191,8 +191,12 @@ func decodeKeyText(s string) ([]byte, error) {
 // capped (time 8, 256 MiB, 16 threads): a file asking for more is
 // [ErrCorrupt] and nothing is allocated for it.
 func KeyFromPassphrase(pass []byte) (FileKey, error) {
-	return keyFromPassphrase(pass, kdfParams{time: argonTime, memoryKiB: argonMemoryKiB, threads: argonThreads},
-		kdfLimits{maxTime: maxArgonTime, maxMemoryKiB: maxArgonMemoryKiB, maxThreads: maxArgonThreads})
+	return keyFromPassphrase(pass, kdfParams{time: argonTime, memoryKiB: argonMemoryKiB, threads: argonThreads}, defaultKDFLimits())
+}
+
+// defaultKDFLimits returns the caps on Argon2id parameters read from files.
+func defaultKDFLimits() kdfLimits {
+	return kdfLimits{maxTime: maxArgonTime, maxMemoryKiB: maxArgonMemoryKiB, maxThreads: maxArgonThreads}
 }
 
 // keyFromPassphrase is KeyFromPassphrase with the cost and caps as
