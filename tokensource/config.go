@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,16 @@ type Config struct {
 	// the goroutine that refreshes: it must not block for long. A panic in
 	// it is recovered and logged.
 	OnEvent func(Event)
+
+	// CheckRefresh, if not nil, is called after every successful refresh,
+	// with the record being replaced (nil if none) and the new one, before
+	// the new one is saved or served. It may modify next (e.g. drop an ID
+	// token it cannot verify now, keeping prev's). If it returns an error
+	// the new tokens are discarded and the account must log in again: the
+	// error is a [*LoginRequiredError] with ReasonCheckFailed wrapping it.
+	// Return an error only when the new tokens must never be used, e.g. a
+	// refreshed ID token names another subject (OIDC Core §12.2).
+	CheckRefresh func(ctx context.Context, prev, next *storage.Token) error
 
 	// RefreshBefore is how long before the access token expires the
 	// background refresh starts; a random part of up to a quarter more is

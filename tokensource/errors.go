@@ -45,6 +45,9 @@ const (
 	ReasonSessionExpired
 	// ReasonLoggedOut: the account was removed with Source.Forget.
 	ReasonLoggedOut
+	// ReasonCheckFailed: Config.CheckRefresh refused a refresh's tokens.
+	// Err is its error.
+	ReasonCheckFailed
 )
 
 var reasonText = map[Reason]string{
@@ -54,6 +57,7 @@ var reasonText = map[Reason]string{
 	ReasonRefreshExpired: "the refresh token has expired",
 	ReasonSessionExpired: "the maximum session age has passed",
 	ReasonLoggedOut:      "logged out",
+	ReasonCheckFailed:    "the refreshed tokens failed a check",
 }
 
 // String returns a short English description of r.
@@ -68,7 +72,7 @@ func (r Reason) String() string {
 // errors.Is(err, ErrLoginRequired) is true for it.
 type LoginRequiredError struct {
 	Reason Reason
-	Err    error // the provider's *Error for ReasonRejected, else nil
+	Err    error // the provider's *Error for ReasonRejected, CheckRefresh's error for ReasonCheckFailed, else nil
 }
 
 func (e *LoginRequiredError) Error() string {

@@ -427,3 +427,37 @@ func TestRefreshExpiryRecorded(t *testing.T) {
 		t.Errorf("refresh expiry in %v, want about 24h", d)
 	}
 }
+
+func TestCheckRefresh(t *testing.T) {
+	t.Run("may edit", func(t *testing.T) {
+		f := newFixture(t, nil, expired, func(c *Config) {
+			c.CheckRefresh = func(_ context.Context, prev, next *storage.Token) error {
+				if prev == nil || prev.RefreshToken == next.RefreshToken {
+					t.Errorf("got prev %v and next %v, want the old and the rotated records", prev, next)
+				}
+				next.Scope = "checked"
+				return nil
+			}
+		})
+		if _, err := f.src.Token(); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.stored(t).Scope; got != "checked" {
+			t.Errorf("stored scope %q, want the hook's edit", got)
+		}
+	})
+	t.Run("refusal requires login", func(t *testing.T) {
+		errSubject := errors.New("subject changed")
+		f := newFixture(t, nil, expired, func(c *Config) {
+			c.CheckRefresh = func(context.Context, *storage.Token, *storage.Token) error { return errSubject }
+		})
+		_, err := f.src.Token()
+		var le *LoginRequiredError
+		if !errors.As(err, &le) || le.Reason != ReasonCheckFailed || !errors.Is(err, errSubject) {
+			t.Fatalf("got %v, want ReasonCheckFailed wrapping the hook's error", err)
+		}
+		if _, err := f.store.Load(context.Background(), "acct"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the refused tokens' predecessor is still stored: %v", err)
+		}
+	})
+}

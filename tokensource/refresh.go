@@ -130,6 +130,16 @@ func (s *Source) obtain(ctx context.Context, rec *storage.Token, events *[]Event
 		return s.failed(ctx, rec, err, events, reread)
 	}
 	n := merge(rec, t, versionOf(s.record()))
+	if s.cfg.CheckRefresh != nil {
+		if err := s.cfg.CheckRefresh(ctx, rec.Clone(), n); err != nil {
+			deadRT := ""
+			if rec != nil {
+				deadRT = rec.RefreshToken
+				s.compareAndDelete(ctx, deadRT) // rotated away: it is dead either way
+			}
+			return nil, s.dead(&LoginRequiredError{Reason: ReasonCheckFailed, Err: err}, deadRT, events)
+		}
+	}
 	e := s.newEntry(n)
 	saveErr := s.save(ctx, n)
 	e.unsaved = saveErr != nil
