@@ -207,3 +207,32 @@ func TestWebClient(t *testing.T) {
 		})
 	}
 }
+
+// TestNativeLoopbackHosts shows how zitadel matches the native client's registered
+// http://127.0.0.1/callback: any port and any loopback host, but the exact path.
+func TestNativeLoopbackHosts(t *testing.T) {
+	p := start(t, oidctest.Options{})
+	for _, tc := range []struct {
+		redirect string
+		ok       bool
+	}{
+		{"http://127.0.0.1:49152/callback", true},
+		{"http://127.0.0.1:61000/callback", true},
+		{"http://localhost:49152/callback", true},
+		{"http://[::1]:49152/callback", true},
+		{"http://127.0.0.1:49152/callback/x", false},
+		{"http://192.0.2.1:49152/callback", false},
+		{"https://example.com/callback", false},
+	} {
+		t.Run(tc.redirect, func(t *testing.T) {
+			cfg := &oauth2.Config{ClientID: p.NativeClient(), Endpoint: endpoint(p, oauth2.AuthStyleInParams), RedirectURL: tc.redirect, Scopes: []string{"openid"}}
+			got, err := p.Login(t.Context(), cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), oidctest.DefaultUsername, oidctest.DefaultPassword)
+			if tc.ok && (err != nil || !strings.HasPrefix(got, tc.redirect+"?code=")) {
+				t.Errorf("got %q, %v; want a redirect with a code", got, err)
+			}
+			if !tc.ok && err == nil {
+				t.Errorf("got %q, want the OP to refuse the redirect URI", got)
+			}
+		})
+	}
+}

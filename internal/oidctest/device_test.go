@@ -76,6 +76,10 @@ func TestDeviceFlow(t *testing.T) {
 	if status, _, info := getJSON(t, ctx, p.Endpoints().Userinfo, r.tok.AccessToken); status != http.StatusOK || info["sub"] != oidctest.DefaultUsername {
 		t.Errorf("userinfo with the device token: got %d %v", status, info)
 	}
+	// Quirk of the example OP: the device code can be redeemed again.
+	if status, code := pollOnce(t, p, da.DeviceCode); status != http.StatusOK {
+		t.Errorf("second redemption of the device code: got %d %q; the docs say it succeeds", status, code)
+	}
 	next, err := refresh(ctx, cfg, r.tok.RefreshToken)
 	if err != nil {
 		t.Fatalf("refreshing the device flow's token: %v", err)

@@ -18,7 +18,7 @@
 //     ([Provider.RevokeUser]) and forced access-token expiry ([Provider.ExpireAccessTokens]);
 //   - a headless browser ([Provider.Browser], [Provider.Login], [Provider.ApproveDevice]) that
 //     fills in the OP's real HTML forms;
-//   - a protected resource ([Endpoints].Resource) that answers 401 with
+//   - a protected resource (the Resource field of [Endpoints]) that answers 401 with
 //     WWW-Authenticate: Bearer error="invalid_token" (the OP's userinfo endpoint answers 403);
 //   - token-endpoint request counting and failure injection ([Provider.TokenRequests],
 //     [Provider.FailTokenRequests]);
@@ -32,11 +32,16 @@
 //   - A refresh token is issued when the scope contains offline_access; prompt=consent is not
 //     needed. Refreshing rotates the refresh token and also revokes the access token issued
 //     with the old one.
-//   - Every token response, refreshes included, carries an ID token.
+//   - Every token response, refreshes included, carries an ID token, even without the openid
+//     scope.
 //   - Access tokens are opaque (encrypted, not JWTs); ID tokens are RS256 JWTs.
 //   - The userinfo endpoint answers an expired or revoked access token with 403, not 401.
-//   - Public clients must send client_id in the form body (oauth2.AuthStyleInParams): the device
-//     token endpoint rejects a public client that sends HTTP Basic credentials.
+//   - Public clients should send client_id in the form body (oauth2.AuthStyleInParams): the
+//     code and refresh grants also accept HTTP Basic with an empty secret, but the device
+//     token endpoint then answers invalid_client ("confidential client requires
+//     authentication"). x/oauth2's AuthStyleAutoDetect recovers by retrying.
+//   - A device code stays redeemable after its tokens were issued, and the OP never answers
+//     slow_down.
 //   - zitadel logs through [slog.Default] (one line per request), which this package never
 //     changes; [Options.Logger] receives only the wrapper's own lines.
 //

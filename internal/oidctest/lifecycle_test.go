@@ -19,6 +19,7 @@ func TestStartRejectsBadOptions(t *testing.T) {
 		"negative access lifetime": {AccessTokenLifetime: -time.Second},
 		"negative grace":           {RefreshReuseInterval: -1},
 		"unknown reuse policy":     {RefreshReuse: 7},
+		"refresh lifetime over 5h": {RefreshTokenLifetime: 6 * time.Hour},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p, err := oidctest.Start(opts)

@@ -37,16 +37,19 @@ const (
 	ReuseRevokeFamily
 )
 
-// Options configures [Start]. The zero value gives the example OP's behaviour except for a
-// 1 s device poll interval.
+// Options configures [Start]. Zero values give the example OP's defaults (5 min access
+// tokens, 5 h refresh tokens, 1 h ID tokens, rotated refresh tokens rejected at once)
+// except for a 1 s device poll interval.
 type Options struct {
 	// AccessTokenLifetime is how long an access token is valid. Zero means
 	// DefaultAccessTokenLifetime. The token response's expires_in is the lifetime rounded up
 	// to whole seconds; the provider enforces the exact lifetime (userinfo, introspection and
-	// the resource endpoint reject the token afterwards).
+	// the resource endpoint reject the token afterwards). Introspection additionally keeps
+	// the example storage's own 5 min limit.
 	AccessTokenLifetime time.Duration
 	// RefreshTokenLifetime is how long a refresh token is valid after it was issued. Zero
-	// means DefaultRefreshTokenLifetime, which is also the maximum the example storage allows.
+	// means DefaultRefreshTokenLifetime, which is also the maximum the example storage allows;
+	// Start rejects more.
 	RefreshTokenLifetime time.Duration
 	// IDTokenLifetime is the lifetime of ID tokens. Zero means DefaultIDTokenLifetime.
 	IDTokenLifetime time.Duration
@@ -84,6 +87,9 @@ func (o *Options) validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("oidctest: Options.%s is negative", d.name)
 		}
+	}
+	if o.RefreshTokenLifetime > DefaultRefreshTokenLifetime {
+		return fmt.Errorf("oidctest: Options.RefreshTokenLifetime exceeds the example storage's %v", DefaultRefreshTokenLifetime)
 	}
 	if o.RefreshReuse != ReuseReject && o.RefreshReuse != ReuseRevokeFamily {
 		return fmt.Errorf("oidctest: unknown Options.RefreshReuse %d", o.RefreshReuse)
@@ -151,7 +157,7 @@ func Start(opts Options) (*Provider, error) {
 		log:       logger,
 		crypto:    op.NewAES256GCMCrypto(key, "oidctest"),
 		served:    make(chan struct{}),
-		transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		transport: &http.Transport{DisableKeepAlives: true}, // no proxy, no idle connections
 		counts:    make(map[string]int),
 	}
 	p.store = newStore(&p.opts)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,5 +309,36 @@ func TestFailTokenRequests(t *testing.T) {
 	}
 	if got := p.TokenRequests(""); got != 4 {
 		t.Errorf("TokenRequests(\"\"): got %d, want 4", got)
+	}
+}
+
+// TestConcurrentRefreshOneWins refreshes with one refresh token from several goroutines, as
+// processes without a shared lock would: exactly one gets new tokens, the others
+// invalid_grant, and nothing fails with a server error.
+func TestConcurrentRefreshOneWins(t *testing.T) {
+	p := start(t, oidctest.Options{})
+	ctx := t.Context()
+	cfg, tok := loginNative(t, ctx, p, "openid", "offline_access")
+	var mu sync.Mutex
+	codes := map[string]int{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			_, err := refresh(ctx, cfg, tok.RefreshToken)
+			code := "ok"
+			var re *oauth2.RetrieveError
+			if errors.As(err, &re) {
+				code = re.ErrorCode
+			} else if err != nil {
+				code = err.Error()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			codes[code]++
+		})
+	}
+	wg.Wait()
+	if codes["ok"] != 1 || codes["invalid_grant"] != 7 {
+		t.Errorf("got outcomes %v, want 1 ok and 7 invalid_grant", codes)
 	}
 }
