@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 // maxSkew is the most a token is taken to expire before its announced
 // expiry, for clock skew and request latency (as x/oauth2's expiryDelta).
 const maxSkew = 10 * time.Second
+
+// never is how far ahead a token without expiry goes stale: a century.
+const never = 100 * 365 * 24 * time.Hour
 
 // entry is one published state of a Source: the token callers get and
 // when it goes stale and expires. An entry is never modified once
@@ -29,21 +33,22 @@ type entry struct {
 
 	staleAt, expireAt     time.Time
 	staleWall, expireWall int64
-	noExpiry              bool // the provider gave no expiry: always fresh
+	noExpiry              bool // the provider gave no expiry: stale and expire "never"
 
 	unsaved bool  // rec is newer than what the store holds: a save failed
 	err     error // with tok == nil: the sticky error (a login is required)
 	deadRT  string
 }
 
-// fresh reports whether the token needs no refresh at now.
+// fresh reports whether the token needs no refresh at now. (TokenContext
+// repeats this test inline: keep the two alike.)
 func (e *entry) fresh(now time.Time) bool {
-	return e.noExpiry || now.Before(e.staleAt) && now.UnixNano() < e.staleWall
+	return now.Before(e.staleAt) && now.UnixNano() < e.staleWall
 }
 
 // valid reports whether the token may still be handed out at now.
 func (e *entry) valid(now time.Time) bool {
-	return e.noExpiry || now.Before(e.expireAt) && now.UnixNano() < e.expireWall
+	return now.Before(e.expireAt) && now.UnixNano() < e.expireWall
 }
 
 // newEntry makes the entry for rec at now. lead is Config.RefreshBefore
@@ -57,6 +62,8 @@ func newEntry(rec *storage.Token, now time.Time, lead time.Duration, sessionEnd 
 	}
 	if end.IsZero() {
 		e.noExpiry = true
+		e.staleAt, e.expireAt = now.Add(never), now.Add(never)
+		e.staleWall, e.expireWall = math.MaxInt64, math.MaxInt64
 		return e
 	}
 	remaining := end.Sub(now.Round(0)) // by the wall clock: end came from it

@@ -144,6 +144,7 @@ func TestLostResponseRereadsStore(t *testing.T) {
 }
 
 func TestTransientFailuresRetried(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		fault func(w http.ResponseWriter)
@@ -167,6 +168,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			srv := tokentest.NewServer()
 			defer srv.Close()
 			failures := 2
@@ -193,6 +195,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 }
 
 func TestTransientFailureKeepsRefreshToken(t *testing.T) {
+	t.Parallel()
 	srv := tokentest.NewServer()
 	f := newFixture(t, srv, expired, func(c *Config) { c.RefreshTimeout = 3 * time.Second })
 	before := f.stored(t)
@@ -211,6 +214,7 @@ func TestTransientFailureKeepsRefreshToken(t *testing.T) {
 }
 
 func TestRetryAfterHonoured(t *testing.T) {
+	t.Parallel()
 	srv := tokentest.NewServer()
 	defer srv.Close()
 	var mu sync.Mutex
@@ -320,6 +324,7 @@ func TestBadTokenResponses(t *testing.T) {
 }
 
 func TestSlowBodyPastTimeout(t *testing.T) {
+	t.Parallel()
 	srv := tokentest.NewServer()
 	defer srv.Close()
 	srv.Fault = func(w http.ResponseWriter, r *http.Request) bool {

@@ -22,6 +22,7 @@ import (
 // checks that none of them appears in any log line (debug level), event,
 // error string, or %v / %+v / %#v / %s / %q of the values returned.
 func TestNoSecretInOutput(t *testing.T) {
+	t.Parallel()
 	const canary = "CANARY"
 	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

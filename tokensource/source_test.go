@@ -516,3 +516,21 @@ func TestNewValidates(t *testing.T) {
 		s.Close()
 	}
 }
+
+func TestTokenWithoutExpiryIsServedWithoutRefresh(t *testing.T) {
+	f := newFixture(t, nil, time.Time{})
+	rec := f.stored(t)
+	rec.Expiry = time.Time{}
+	f.store.Save(context.Background(), "acct", rec)
+	for range 3 {
+		if tok, err := f.src.Token(); err != nil || tok.AccessToken != rec.AccessToken {
+			t.Fatalf("got %v, %v; want the stored token", tok, err)
+		}
+	}
+	f.src.mu.Lock()
+	timer := f.src.timer
+	f.src.mu.Unlock()
+	if f.srv.Requests() != 0 || timer != nil {
+		t.Errorf("got %d requests and timer %v for a token without expiry, want none", f.srv.Requests(), timer)
+	}
+}
