@@ -62,8 +62,16 @@ type codec interface {
 //   - Lock takes an advisory lock on "<name>.lock" beside the record; see
 //     [File.Lock].
 //
+// The directory's permissions are checked by NewFile, each file's by
+// every Load and Save. On Windows, modes and owners are not checked (its
+// access control lists are not modes) and the directory is not fsynced.
+//
 // A File is safe for concurrent use by multiple goroutines and processes.
-// No error it returns contains a key, passphrase or token.
+// Save's check of the existing record and its rename are two steps: a
+// process writing the same account with another key in between is not
+// detected. Processes that share an account serialise their
+// read-modify-write cycles with Lock anyway (behaviour 3 of the design).
+// No error a File returns contains a key, passphrase or token.
 type File struct {
 	dir   string
 	codec codec   // how records are sealed; nil only inside a Keyring

@@ -214,14 +214,14 @@ func TestFileCorrupt(t *testing.T) {
 
 func TestFileTruncated(t *testing.T) {
 	_, key := rawKey(t)
-	probe := newDamaged(t, key, func(*testing.T, string) {})
-	for n := range len(probe.orig) {
+	d := newDamaged(t, key, func(*testing.T, string) {})
+	full := d.orig
+	for n := range len(full) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			d := newDamaged(t, key, func(t *testing.T, p string) {
-				if err := os.Truncate(p, int64(n)); err != nil {
-					t.Fatal(err)
-				}
-			})
+			if err := os.WriteFile(d.path, full[:n], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			d.orig = full[:n]
 			d.check(t, ErrCorrupt, "")
 		})
 	}

@@ -193,7 +193,8 @@ func (k *Keyring) Save(ctx context.Context, key string, t *Token) error {
 }
 
 // Delete implements [Store]: it removes the record file, then the key from
-// the keyring.
+// the keyring. If the keyring fails, the record is already gone and the
+// key stays, to be reused by the next Save.
 func (k *Keyring) Delete(ctx context.Context, key string) error {
 	if err := k.files.Delete(ctx, key); err != nil {
 		return err

@@ -94,7 +94,7 @@ func pollLock(ctx context.Context, fl *flock.Flock) error {
 	for {
 		ok, err := fl.TryLock()
 		if err != nil {
-			return fmt.Errorf("%s: %w", fl.Path(), symlinkError(fl.Path(), err))
+			return symlinkError(fl.Path(), err) // err names the path
 		}
 		if ok {
 			return nil
