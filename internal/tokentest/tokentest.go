@@ -120,6 +120,15 @@ func (s *Server) Valid(access string) bool {
 	return ok && s.now().Before(exp)
 }
 
+// ExpireAccess makes every access token issued so far invalid at the
+// resource (401 invalid_token), as a resource server that revoked them
+// would; refresh tokens keep working.
+func (s *Server) ExpireAccess() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.access)
+}
+
 // RevokeAll revokes every token family, as when the user withdraws
 // consent.
 func (s *Server) RevokeAll() {
