@@ -72,6 +72,8 @@ type codec interface {
 // detected. Processes that share an account serialise their
 // read-modify-write cycles with Lock anyway (behaviour 3 of the design).
 // No error a File returns contains a key, passphrase or token.
+//
+// The zero File is not usable: create one with [NewFile].
 type File struct {
 	dir   string
 	codec codec   // how records are sealed; nil only inside a Keyring
@@ -80,6 +82,11 @@ type File struct {
 	// write writes a record to its temporary file; tests inject failures.
 	write func(*os.File, []byte) (int, error)
 }
+
+var (
+	_ Store  = (*File)(nil)
+	_ Locker = (*File)(nil)
+)
 
 // NewFile returns a [File] store for cfg. It creates cfg.Dir if needed,
 // checks its permissions and removes temporary files that crashed writers

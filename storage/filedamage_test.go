@@ -163,26 +163,22 @@ func TestFileInsecureDirectory(t *testing.T) {
 	}
 }
 
-// fileRegions lists the regions of a record file with a raw key and an
-// Argon2id key.
-func fileRegions(kdf kdfKind, size int) []struct {
+// region is a byte range of a record file.
+type region struct {
 	name       string
 	start, end int
-} {
+}
+
+// fileRegions lists the regions of a record file of size bytes.
+func fileRegions(kdf kdfKind, size int) []region {
 	h := headerLen(kdf)
-	r := []struct {
-		name       string
-		start, end int
-	}{
+	r := []region{
 		{"magic", 0, 8}, {"header length", 8, 10}, {"checksum", 10, 14}, {"version", 14, 15},
 		{"kdf", 15, 16}, {"key id", 16, 24}, {"account digest", 24, 32},
 		{"nonce", h - nonceLen, h}, {"ciphertext", h, size - tagLen}, {"tag", size - tagLen, size},
 	}
 	if kdf == kdfArgon2id {
-		r = append(r, struct {
-			name       string
-			start, end int
-		}{"argon2 parameters", fixedHeaderLen, fixedHeaderLen + argonParamsLen})
+		r = append(r, region{"argon2 parameters", fixedHeaderLen, fixedHeaderLen + argonParamsLen})
 	}
 	return r
 }

@@ -42,8 +42,6 @@ const (
 	maxFileSize    = 1 << 20 // records are a few KiB; anything larger is not ours
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // fileHeader is the parsed header of a record file.
 type fileHeader struct {
 	raw     []byte // the header bytes, nonce included
@@ -66,9 +64,11 @@ func accountDigest(account string) [8]byte {
 	return [8]byte(sum[:8])
 }
 
+// headerCRC is the CRC-32C of header h without its checksum field.
 func headerCRC(h []byte) uint32 {
-	c := crc32.Update(0, castagnoli, h[:10])
-	return crc32.Update(c, castagnoli, h[14:])
+	table := crc32.MakeTable(crc32.Castagnoli) // cached by hash/crc32
+	c := crc32.Update(0, table, h[:10])
+	return crc32.Update(c, table, h[14:])
 }
 
 // parseHeader parses and checks the header of data, a whole record file,

@@ -119,7 +119,8 @@ func (c *KeyringConfig) dir() (string, error) {
 // A Keyring is safe for concurrent use by multiple goroutines and
 // processes. It caches each account's key in memory and reads the
 // keyring again when a record turns out to be encrypted with another key
-// (another process logged out and in again).
+// (another process logged out and in again). The zero Keyring is not
+// usable: create one with [NewKeyring].
 type Keyring struct {
 	service string
 	timeout time.Duration
@@ -129,6 +130,11 @@ type Keyring struct {
 	mu   sync.Mutex
 	keys map[string]*fileKey // guarded by mu; account key → its file key
 }
+
+var (
+	_ Store  = (*Keyring)(nil)
+	_ Locker = (*Keyring)(nil)
+)
 
 // NewKeyring returns a [Keyring] store for cfg. It creates and checks the
 // records directory but does not talk to the keyring yet.
