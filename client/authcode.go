@@ -1,0 +1,139 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
+)
+
+// newAuthRequest builds an authorization request (RFC 6749 §4.1.1) with
+// PKCE S256 (RFC 7636), a fresh state, verifier and (with an issuer)
+// nonce, the login scopes, Config.AuthParams and then extra.
+func (a *Account) newAuthRequest(redirectURI string, extra url.Values) (*AuthRequest, error) {
+	c := a.c
+	if a.service {
+		return nil, fmt.Errorf("%w: a service account does not log in", ErrUnsupported)
+	}
+	if c.ep.Auth == "" {
+		return nil, fmt.Errorf("%w: the provider has no authorization endpoint", ErrUnsupported)
+	}
+	if err := checkURL(redirectURI); err != nil {
+		return nil, fmt.Errorf("client: redirect URI: %w", err)
+	}
+	s, err := newSecrets()
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(c.ep.Auth)
+	if err != nil {
+		return nil, errors.New("client: the authorization endpoint is not a valid URL")
+	}
+	q := u.Query()
+	for k, v := range c.cfg.AuthParams {
+		q.Set(k, v)
+	}
+	for k, vs := range extra {
+		q[k] = vs
+	}
+	q.Set("response_type", "code")
+	q.Set("client_id", c.cfg.ClientID)
+	q.Set("redirect_uri", redirectURI)
+	q.Set("scope", strings.Join(c.oauth.Scopes, " "))
+	q.Set("state", s.state)
+	q.Set("code_challenge", s256Challenge(s.verifier))
+	q.Set("code_challenge_method", "S256")
+	req := &AuthRequest{RedirectURI: redirectURI, State: s.state, Verifier: s.verifier, Created: c.now().Round(0)}
+	if c.ids != nil {
+		q.Set("nonce", s.nonce)
+		req.Nonce = s.nonce
+	}
+	u.RawQuery = q.Encode()
+	req.URL = u.String()
+	return req, nil
+}
+
+// checkState checks the authorization response's state against the one
+// sent, in constant time.
+func checkState(sent string, q url.Values) error {
+	got := q.Get("state")
+	switch {
+	case got == "":
+		return kindf(ErrStateMismatch, "the authorization response has no state")
+	case sent == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sent)) != 1:
+		return kindf(ErrStateMismatch, "the authorization response's state is not the one sent")
+	}
+	return nil
+}
+
+// checkResponse checks a state-checked authorization response and returns
+// its code: the iss parameter (RFC 9207) must name the issuer when sent,
+// and must be sent when discovery says the provider sends it; an error
+// response becomes a *CallbackError.
+func (c *Client) checkResponse(q url.Values) (string, error) {
+	if c.cfg.Issuer != "" {
+		iss, sent := q["iss"]
+		switch {
+		case sent && (len(iss) != 1 || iss[0] != c.cfg.Issuer):
+			return "", kindf(ErrIssuerMismatch, "the authorization response comes from issuer %q", oauthwire.Sanitize(strings.Join(iss, " "), 200))
+		case !sent && c.issParam:
+			return "", kindf(ErrIssuerMismatch, "the authorization response has no iss parameter, which the provider always sends")
+		}
+	}
+	if code := q.Get("error"); code != "" {
+		return "", &CallbackError{
+			Code:        oauthwire.Sanitize(code, 100),
+			Description: oauthwire.Sanitize(q.Get("error_description"), 300),
+			URI:         oauthwire.Sanitize(q.Get("error_uri"), 300),
+		}
+	}
+	code := q.Get("code")
+	if code == "" {
+		return "", errors.New("client: the authorization response has neither a code nor an error")
+	}
+	return code, nil
+}
+
+// redeem exchanges the authorization code of req (RFC 6749 §4.1.3) with
+// its PKCE verifier and redirect URI, verifies the ID token against the
+// nonce sent and saves the tokens.
+func (a *Account) redeem(ctx context.Context, req *AuthRequest, code string) error {
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {req.RedirectURI},
+		"code_verifier": {req.Verifier},
+	}
+	t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
+	if err != nil {
+		return fmt.Errorf("client: exchanging the authorization code: %w", err)
+	}
+	return a.finishLogin(ctx, t, req.Nonce, a.c.ids != nil)
+}
+
+// markUsed records that the request with state was exchanged and reports
+// whether it was the first time. Records older than AuthRequestMaxAge are
+// dropped: such requests are refused anyway.
+func (a *Account) markUsed(req *AuthRequest) bool {
+	sum := sha256.Sum256([]byte(req.State))
+	id := string(sum[:])
+	now := a.c.now()
+	a.usedMu.Lock()
+	defer a.usedMu.Unlock()
+	for k, created := range a.used {
+		if now.Sub(created) > AuthRequestMaxAge {
+			delete(a.used, k)
+		}
+	}
+	if _, dup := a.used[id]; dup {
+		return false
+	}
+	a.used[id] = req.Created
+	return true
+}

@@ -1,0 +1,224 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/storage"
+)
+
+// Client is a configured OAuth 2.0 / OpenID Connect client of one provider.
+// It hands out an [Account] per account key; every account shares the
+// Client's store, HTTP client and ID token verifier.
+//
+// A Client is safe for concurrent use. Close it when done: Close stops
+// every account's background refresh.
+type Client struct {
+	cfg      Config // as given to New, copied; never modified
+	ep       Endpoints
+	oauth    oauth2.Config // endpoints, credentials and login scopes; never modified
+	hc       *http.Client  // for every request (tokensource copies it for token requests)
+	post     *http.Client  // hc that never follows redirects: for requests with credentials
+	store    storage.Store
+	log      *slog.Logger
+	ids      *idVerifier // nil without an Issuer
+	issParam bool        // discovery says the iss authorization response parameter is sent (RFC 9207)
+
+	mu       sync.Mutex          // guards the fields below
+	accounts map[string]*Account // by key
+	closed   bool
+}
+
+// New returns a Client for cfg. With cfg.Issuer it fetches the provider's
+// discovery document (ctx bounds the request); otherwise it does no I/O.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.clone()
+	c := &Client{cfg: cfg, hc: cfg.HTTPClient, store: cfg.Store, log: cfg.Logger, accounts: make(map[string]*Account)}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	post := *c.hc
+	post.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.post = &post
+	if c.store == nil {
+		c.store = storage.NewMemory()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.ep = cfg.Endpoints
+	if cfg.Issuer != "" {
+		if err := c.discover(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if c.ep.Token == "" {
+		return nil, errors.New("client: the provider has no token endpoint")
+	}
+	c.oauth = oauth2.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Endpoint:     oauth2.Endpoint{AuthURL: c.ep.Auth, TokenURL: c.ep.Token, DeviceAuthURL: c.ep.DeviceAuth, AuthStyle: cfg.AuthStyle},
+		Scopes:       cfg.loginScopes(),
+	}
+	return c, nil
+}
+
+// discoveryMetadata are the discovery fields go-oidc does not expose.
+type discoveryMetadata struct {
+	RevocationEndpoint   string   `json:"revocation_endpoint"`
+	IssParameter         bool     `json:"authorization_response_iss_parameter_supported"`
+	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
+}
+
+// discover runs OpenID Connect discovery with go-oidc, which refuses a
+// document whose issuer is not cfg.Issuer, then sets up the endpoints and
+// the ID token verifier.
+func (c *Client) discover(ctx context.Context) error {
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, c.hc), c.cfg.Issuer)
+	if err != nil {
+		var mismatch *oidc.IssuerMismatchError
+		if errors.As(err, &mismatch) {
+			return withKind(ErrIssuerMismatch, fmt.Errorf("discovery: %w", err))
+		}
+		return &EndpointError{Endpoint: "discovery", Err: err}
+	}
+	var claims struct {
+		discoveryMetadata
+		JWKS string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&claims); err != nil {
+		return &EndpointError{Endpoint: "discovery", Err: err}
+	}
+	e := p.Endpoint()
+	found := Endpoints{
+		Auth:       e.AuthURL,
+		Token:      e.TokenURL,
+		DeviceAuth: e.DeviceAuthURL,
+		Revocation: claims.RevocationEndpoint,
+		UserInfo:   p.UserInfoEndpoint(),
+		JWKS:       claims.JWKS,
+	}
+	if err := found.check(); err != nil {
+		return fmt.Errorf("client: discovery document: %w", err)
+	}
+	c.ep = found.override(c.cfg.Endpoints)
+	c.issParam = claims.IssParameter
+	if c.ep.JWKS == "" {
+		return errors.New("client: the discovery document has no jwks_uri")
+	}
+	c.ids = newIDVerifier(c.cfg, c.ep.JWKS, c.hc)
+	return nil
+}
+
+// now returns the current time by Config.Now.
+func (c *Client) now() time.Time {
+	if c.cfg.Now != nil {
+		return c.cfg.Now()
+	}
+	return time.Now()
+}
+
+// Endpoints returns the endpoints the Client uses: those discovered,
+// overridden by Config.Endpoints.
+func (c *Client) Endpoints() Endpoints { return c.ep }
+
+// DefaultKey returns the account key that Account("") uses: the client ID
+// and the issuer (or, without one, the token endpoint URL), as
+// "client-id@issuer".
+func (c *Client) DefaultKey() string {
+	where := c.cfg.Issuer
+	if where == "" {
+		where = redactURL(c.ep.Token)
+	}
+	return c.cfg.ClientID + "@" + where
+}
+
+// Account returns the account stored under key ("": DefaultKey). Every call
+// with the same key returns the same *Account, whose tokens are kept fresh
+// by one [tokensource.Source]. Account does no I/O: an account with no
+// stored tokens must log in before its TokenSource yields a token.
+//
+// Different keys are different accounts, e.g. several users of one app.
+// A key used by [Client.ServiceAccount] cannot also be a user account.
+func (c *Client) Account(key string) (*Account, error) {
+	return c.account(key, false)
+}
+
+// ServiceAccount returns the account, stored under key ("": DefaultKey),
+// that obtains tokens with the client credentials grant (RFC 6749 §4.4)
+// and Config.Scopes: the client acting with its own identity. It needs a
+// client secret. It never logs in: its TokenSource requests a token when
+// it needs one, with the same caching and single refresh as a user
+// account. Every call with the same key returns the same *Account.
+func (c *Client) ServiceAccount(key string) (*Account, error) {
+	if c.cfg.ClientSecret == "" {
+		return nil, errors.New("client: a service account needs Config.ClientSecret")
+	}
+	return c.account(key, true)
+}
+
+func (c *Client) account(key string, service bool) (*Account, error) {
+	if key == "" {
+		key = c.DefaultKey()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if a, ok := c.accounts[key]; ok {
+		if a.service != service {
+			return nil, fmt.Errorf("client: account %q is already used as a %s", key, a.kind())
+		}
+		return a, nil
+	}
+	a, err := newAccount(c, key, service)
+	if err != nil {
+		return nil, err
+	}
+	c.accounts[key] = a
+	return a, nil
+}
+
+// Close stops every account's background refresh and waits for refreshes
+// in progress to end (see [tokensource.Source.Close]). Afterwards Account
+// and ServiceAccount fail with [ErrClosed]. Close is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	accounts := make([]*Account, 0, len(c.accounts))
+	for _, a := range c.accounts {
+		accounts = append(accounts, a)
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, a := range accounts {
+		errs = append(errs, a.src.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// String describes c by its issuer and client ID.
+func (c *Client) String() string { return "client.Client{" + c.cfg.String() + "}" }
+
+// Format implements fmt.Formatter: every verb prints String.
+func (c *Client) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue implements slog.LogValuer without secrets.
+func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }

@@ -1,0 +1,265 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/storage"
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
+)
+
+// DefaultHTTPTimeout bounds each request of the default HTTP client, used
+// when Config.HTTPClient is nil.
+const DefaultHTTPTimeout = 30 * time.Second
+
+// Config configures a [Client]. ClientID and either Issuer or
+// Endpoints.Token are required. [New] copies the Config; later changes to
+// it have no effect.
+type Config struct {
+	// Issuer is the OpenID Provider's issuer URL. New fetches its discovery
+	// document (OpenID Connect Discovery 1.0) with go-oidc and refuses one
+	// whose issuer differs from Issuer ([ErrIssuerMismatch]). It must be
+	// https, or http to a loopback address. With an Issuer, ID tokens are
+	// verified and "openid" is requested. "": a plain OAuth 2.0 server,
+	// described by Endpoints; ID tokens it sends are not kept.
+	Issuer string
+	// Endpoints are the server's endpoints for a plain OAuth 2.0 server.
+	// With an Issuer, its non-empty fields override what discovery found.
+	Endpoints Endpoints
+
+	// ClientID identifies the client. Required.
+	ClientID string
+	// ClientSecret is the confidential client's secret. "": a public
+	// client (native app, CLI), which authenticates only with PKCE.
+	ClientSecret string
+	// AuthStyle says how the client authenticates at the token, device
+	// authorization and revocation endpoints: oauth2.AuthStyleInHeader
+	// (client_secret_basic) or oauth2.AuthStyleInParams
+	// (client_secret_post). Zero (AuthStyleAutoDetect): HTTP Basic when
+	// there is a secret, client_id in the form otherwise.
+	AuthStyle oauth2.AuthStyle
+
+	// Scopes are requested in addition to "openid" (with an Issuer) and
+	// "offline_access" (unless NoOfflineAccess). A service account
+	// ([Client.ServiceAccount]) requests only Scopes.
+	Scopes []string
+	// NoOfflineAccess leaves out the offline_access scope: the provider
+	// then usually issues no refresh token and the account must log in
+	// again once the access token expires.
+	NoOfflineAccess bool
+	// AuthParams are added to every authorization request, e.g.
+	// "prompt": "consent" (some providers only issue a refresh token for
+	// offline_access with it), "audience", "login_hint", "acr_values".
+	// The parameters the client sets itself (state, nonce, PKCE,
+	// redirect_uri, client_id, response_type, scope) are refused.
+	AuthParams map[string]string
+	// IDTokenSigningAlgs are the JWS algorithms accepted for ID tokens.
+	// nil: RS256 only. "none" and the HMAC algorithms are refused.
+	IDTokenSigningAlgs []string
+
+	// Store persists every account's tokens. nil: a new in-memory store.
+	Store storage.Store
+	// HTTPClient sends every request to the provider. nil: a client with
+	// a DefaultHTTPTimeout timeout. Requests that carry credentials never
+	// follow redirects.
+	HTTPClient *http.Client
+	// Logger receives diagnostics; nothing logged holds a secret. nil:
+	// nothing is logged.
+	Logger *slog.Logger
+	// Now returns the current time. nil: time.Now.
+	Now func() time.Time
+	// OnEvent, RefreshBefore, RefreshTimeout and MaxSessionAge configure
+	// every account's [tokensource.Source]: see [tokensource.Config].
+	OnEvent        func(tokensource.Event)
+	RefreshBefore  time.Duration
+	RefreshTimeout time.Duration
+	MaxSessionAge  time.Duration
+}
+
+// Endpoints are a provider's endpoint URLs. Each must be https, or http to
+// a loopback address.
+type Endpoints struct {
+	Auth       string // authorization endpoint (RFC 6749 §3.1)
+	Token      string // token endpoint (RFC 6749 §3.2)
+	DeviceAuth string // device authorization endpoint (RFC 8628 §3.1)
+	Revocation string // token revocation endpoint (RFC 7009)
+	UserInfo   string // OpenID Connect userinfo endpoint
+	JWKS       string // the JWK set that signs ID tokens; used only with an Issuer
+}
+
+// reservedParams are the authorization request parameters the client sets.
+var reservedParams = []string{"state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope"}
+
+func (c *Config) validate() error {
+	if c.ClientID == "" {
+		return errors.New("client: Config.ClientID is empty")
+	}
+	if c.Issuer == "" && c.Endpoints.Token == "" {
+		return errors.New("client: Config needs an Issuer or Endpoints.Token")
+	}
+	if c.Issuer != "" {
+		if err := checkURL(c.Issuer); err != nil {
+			return fmt.Errorf("client: Config.Issuer: %w", err)
+		}
+	}
+	if err := c.Endpoints.check(); err != nil {
+		return err
+	}
+	if err := checkParams(c.AuthParams); err != nil {
+		return fmt.Errorf("client: Config.AuthParams: %w", err)
+	}
+	for _, alg := range c.IDTokenSigningAlgs {
+		if alg == "" || strings.EqualFold(alg, "none") || strings.HasPrefix(strings.ToUpper(alg), "HS") {
+			return fmt.Errorf("client: Config.IDTokenSigningAlgs: %q is not allowed", alg)
+		}
+	}
+	if c.RefreshTimeout < 0 || c.MaxSessionAge < 0 {
+		return errors.New("client: Config.RefreshTimeout and MaxSessionAge must not be negative")
+	}
+	return nil
+}
+
+// check checks every non-empty endpoint.
+func (e Endpoints) check() error {
+	for _, f := range []struct{ name, url string }{
+		{"Auth", e.Auth}, {"Token", e.Token}, {"DeviceAuth", e.DeviceAuth},
+		{"Revocation", e.Revocation}, {"UserInfo", e.UserInfo}, {"JWKS", e.JWKS},
+	} {
+		if f.url == "" {
+			continue
+		}
+		if err := checkURL(f.url); err != nil {
+			return fmt.Errorf("client: Endpoints.%s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+// override returns e with the non-empty fields of o.
+func (e Endpoints) override(o Endpoints) Endpoints {
+	pick := func(a, b string) string {
+		if b != "" {
+			return b
+		}
+		return a
+	}
+	return Endpoints{
+		Auth:       pick(e.Auth, o.Auth),
+		Token:      pick(e.Token, o.Token),
+		DeviceAuth: pick(e.DeviceAuth, o.DeviceAuth),
+		Revocation: pick(e.Revocation, o.Revocation),
+		UserInfo:   pick(e.UserInfo, o.UserInfo),
+		JWKS:       pick(e.JWKS, o.JWKS),
+	}
+}
+
+// checkParams refuses authorization parameters the client sets itself.
+func checkParams(params map[string]string) error {
+	for k := range params {
+		if slices.Contains(reservedParams, k) {
+			return fmt.Errorf("parameter %q is set by the client", k)
+		}
+		if k == "" {
+			return errors.New("empty parameter name")
+		}
+	}
+	return nil
+}
+
+// checkURL refuses URLs that would send secrets in clear text: only https,
+// and http to a loopback address, are allowed. Query and fragment are not
+// part of the message.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	switch {
+	case u.Host == "":
+		return fmt.Errorf("%q is not an absolute URL", u.Scheme+"://"+u.Path)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q is neither https nor http to a loopback address", u.Scheme+"://"+u.Host+u.Path)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loginScopes returns the scopes of an interactive login: openid (with an
+// issuer), offline_access (unless turned off), then Scopes, without
+// duplicates.
+func (c *Config) loginScopes() []string {
+	var s []string
+	if c.Issuer != "" {
+		s = append(s, "openid")
+	}
+	if !c.NoOfflineAccess {
+		s = append(s, "offline_access")
+	}
+	for _, sc := range c.Scopes {
+		if sc != "" && !slices.Contains(s, sc) {
+			s = append(s, sc)
+		}
+	}
+	return s
+}
+
+// clone returns a copy of c that shares no slice or map with it.
+func (c Config) clone() Config {
+	c.Scopes = slices.Clone(c.Scopes)
+	c.IDTokenSigningAlgs = slices.Clone(c.IDTokenSigningAlgs)
+	if c.AuthParams != nil {
+		m := make(map[string]string, len(c.AuthParams))
+		for k, v := range c.AuthParams {
+			m[k] = v
+		}
+		c.AuthParams = m
+	}
+	return c
+}
+
+// String describes c without its client secret.
+func (c Config) String() string {
+	secret := ""
+	if c.ClientSecret != "" {
+		secret = "[REDACTED]"
+	}
+	return fmt.Sprintf("client.Config{Issuer:%q TokenURL:%q ClientID:%q ClientSecret:%q AuthStyle:%d Scopes:%q NoOfflineAccess:%t}",
+		c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, c.AuthStyle, c.Scopes, c.NoOfflineAccess)
+}
+
+// Format implements fmt.Formatter: every verb prints String, so the client
+// secret never reaches output.
+func (c Config) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue implements slog.LogValuer without the client secret.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// redactURL returns raw without its query, fragment and user info.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	if u.Host == "" {
+		return u.Path
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}

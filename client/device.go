@@ -1,0 +1,162 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
+)
+
+// Device flow timing (RFC 8628 §3.2, §3.5).
+const (
+	DefaultDeviceInterval = 5 * time.Second // when the provider sends no interval
+	slowDownStep          = 5 * time.Second // added on every slow_down
+	maxDeviceBackoff      = time.Minute     // cap of the backoff after network errors
+)
+
+const grantTypeDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+
+// DeviceCode is what the user needs to approve a device login (RFC 8628
+// §3.2). Show UserCode and VerificationURI (or the
+// VerificationURIComplete, which has the code in it, e.g. as a QR code).
+type DeviceCode struct {
+	UserCode                string
+	VerificationURI         string
+	VerificationURIComplete string        // "" when the provider sent none
+	ExpiresAt               time.Time     // when the code expires, by Config.Now
+	Interval                time.Duration // how often the token endpoint is polled
+}
+
+// deviceAuth is the device authorization response.
+type deviceAuth struct {
+	DeviceCode              string `json:"device_code"`
+	UserCode                string `json:"user_code"`
+	VerificationURI         string `json:"verification_uri"`
+	VerificationURL         string `json:"verification_url"` // Google's name for it
+	VerificationURIComplete string `json:"verification_uri_complete"`
+	ExpiresIn               int64  `json:"expires_in"`
+	Interval                int64  `json:"interval"`
+}
+
+// LoginDevice logs the account in with the device authorization grant
+// (RFC 8628), for CLIs and devices without a usable browser: it requests a
+// device code, calls show with the user code and verification URI (nil
+// show prints them to os.Stderr), then polls the token endpoint every
+// Interval until the user approves on another device. slow_down adds 5 s
+// to the interval; network failures and 5xx answers back off (doubling,
+// up to a minute) and polling goes on. The tokens are saved with AuthTime
+// set to now.
+//
+// It fails with [ErrAccessDenied] when the user denies, with
+// [ErrDeviceCodeExpired] when the code expires first, with ctx's error
+// when ctx is done, with [ErrUnsupported] when the provider has no device
+// authorization endpoint, and with [ErrLoginInProgress] when another login
+// on the account runs.
+func (a *Account) LoginDevice(ctx context.Context, show func(DeviceCode)) error {
+	release, err := a.beginLogin()
+	if err != nil {
+		return err
+	}
+	defer release()
+	if a.c.ep.DeviceAuth == "" {
+		return fmt.Errorf("%w: the provider has no device authorization endpoint", ErrUnsupported)
+	}
+	da, err := a.c.deviceAuthorization(ctx)
+	if err != nil {
+		return err
+	}
+	dc := DeviceCode{
+		UserCode:                da.UserCode,
+		VerificationURI:         da.VerificationURI,
+		VerificationURIComplete: da.VerificationURIComplete,
+		ExpiresAt:               a.c.now().Add(time.Duration(da.ExpiresIn) * time.Second),
+		Interval:                time.Duration(da.Interval) * time.Second,
+	}
+	if dc.Interval <= 0 {
+		dc.Interval = DefaultDeviceInterval
+	}
+	if show == nil {
+		show = printDeviceCode
+	}
+	show(dc)
+	return a.pollDevice(ctx, da.DeviceCode, dc)
+}
+
+func printDeviceCode(dc DeviceCode) {
+	fmt.Fprintf(os.Stderr, "To log in, visit %s and enter the code %s\n", dc.VerificationURI, dc.UserCode)
+}
+
+// deviceAuthorization requests a device code (RFC 8628 §3.1).
+func (c *Client) deviceAuthorization(ctx context.Context) (*deviceAuth, error) {
+	form := url.Values{"scope": {strings.Join(c.oauth.Scopes, " ")}}
+	status, body, err := c.postForm(ctx, c.ep.DeviceAuth, form, nil)
+	if err != nil {
+		return nil, &EndpointError{Endpoint: "device authorization", Err: err}
+	}
+	if status != http.StatusOK {
+		return nil, endpointError("device authorization", status, body)
+	}
+	var da deviceAuth
+	if err := json.Unmarshal(body, &da); err != nil {
+		return nil, &EndpointError{Endpoint: "device authorization", StatusCode: status, Err: fmt.Errorf("%w: %v", tokensource.ErrMalformedResponse, err)}
+	}
+	if da.VerificationURI == "" {
+		da.VerificationURI = da.VerificationURL
+	}
+	if da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" || da.ExpiresIn <= 0 || da.Interval < 0 || da.Interval > 3600 {
+		return nil, &EndpointError{Endpoint: "device authorization", StatusCode: status,
+			Err: fmt.Errorf("%w: device_code, user_code, verification_uri or expires_in missing or out of range", tokensource.ErrMalformedResponse)}
+	}
+	return &da, nil
+}
+
+// pollDevice polls the token endpoint until the user decides, the code
+// expires or ctx is done (RFC 8628 §3.4, §3.5).
+func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCode) error {
+	form := url.Values{"grant_type": {grantTypeDeviceCode}, "device_code": {deviceCode}}
+	interval, wait := dc.Interval, dc.Interval
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("client: device login: %w", ctx.Err())
+		case <-timer.C:
+		}
+		if !a.c.now().Before(dc.ExpiresAt) {
+			return kindf(ErrDeviceCodeExpired, "the user did not approve the login in time")
+		}
+		t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
+		if err == nil {
+			return a.finishLogin(ctx, t, "", false)
+		}
+		var te *tokensource.Error
+		if !errors.As(err, &te) {
+			return fmt.Errorf("client: device login: %w", err)
+		}
+		switch {
+		case te.Code == "authorization_pending":
+			wait = interval
+		case te.Code == "slow_down":
+			interval += slowDownStep
+			wait = interval
+		case te.Code == "expired_token":
+			return withKind(ErrDeviceCodeExpired, err)
+		case te.Code == "access_denied":
+			return withKind(ErrAccessDenied, err)
+		case te.Temporary() && ctx.Err() == nil:
+			wait = min(max(2*wait, te.RetryAfter), maxDeviceBackoff)
+			a.c.log.Debug("client: device login: polling failed, backing off", "delay", wait, "error", err.Error())
+		default:
+			return fmt.Errorf("client: device login: %w", err)
+		}
+		timer.Reset(wait)
+	}
+}

@@ -1,0 +1,48 @@
+// Package client is where users of tokenkeeper start: it turns an OpenID
+// Provider's issuer URL (or a plain OAuth 2.0 server's endpoints) and a
+// client ID into logged-in accounts whose access tokens stay fresh for as
+// long as the provider allows.
+//
+// [New] runs OpenID Connect discovery with go-oidc and returns a [Client].
+// [Client.Account] returns the [Account] stored under a key (several
+// accounts per client are fine; [Client.DefaultKey] derives one from the
+// issuer and client ID). An account logs in once with one of:
+//
+//   - [Account.Login]: a native or CLI app (RFC 8252) opens the system
+//     browser and receives the authorization code on a loopback listener;
+//   - [Account.AuthCodeURL] and [Account.Exchange]: a web app's two steps,
+//     redirect and callback, with the [AuthRequest] kept in the session;
+//   - [Account.LoginDevice]: the device authorization grant (RFC 8628) for
+//     devices without a browser;
+//   - [Account.LoginPassword]: the legacy password grant.
+//
+// Every authorization request uses PKCE with S256 (RFC 7636) and a fresh
+// state and nonce; the callback's state is compared in constant time and
+// its iss parameter checked (RFC 9207). ID tokens are verified with go-oidc
+// (signature by kid from the provider's JWKS, RS256 by default, iss, aud,
+// exp) and by this package (azp with several audiences, nonce, at_hash; a
+// refreshed ID token must name the same issuer, subject and audience,
+// OpenID Connect Core §12.2).
+//
+// After a login the whole token set is saved in Config.Store with the login
+// time, so the next start of the program needs no login: the account's
+// [Account.TokenSource] (a [tokensource.Source]) refreshes the access token
+// before it expires, once however many goroutines ask, saving every rotated
+// refresh token, and [Account.HTTPClient] sends requests with
+// "Authorization: Bearer". When the provider no longer accepts the refresh
+// token, both fail with [tokensource.ErrLoginRequired].
+//
+// [Client.ServiceAccount] is an account that uses the client credentials
+// grant: the client calls APIs with its own identity and never logs in.
+//
+// [Account.IDToken] and [Account.UserInfo] tell who the user is;
+// [Account.Logout] revokes the tokens at the provider (RFC 7009) and
+// deletes them locally.
+//
+// Failures are typed: sentinels such as [ErrStateMismatch],
+// [ErrIssuerMismatch], [ErrNonceMismatch] or [ErrAccessDenied] for
+// errors.Is, and [*CallbackError], [*EndpointError] and
+// [*tokensource.Error] for errors.As. No error, log line or formatted value
+// of this package's types contains a token, code, verifier, state, nonce,
+// password or client secret.
+package client

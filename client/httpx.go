@@ -1,0 +1,80 @@
+package client
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
+)
+
+// postForm POSTs form to endpoint with the client's authentication (as at
+// the token endpoint) and returns the status and the body (at most 1 MiB).
+// Redirects are not followed. header, if not nil, is added to the request.
+func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values, header http.Header) (int, []byte, error) {
+	v := make(url.Values, len(form)+2)
+	for k, vs := range form {
+		v[k] = vs
+	}
+	basic := c.cfg.ClientSecret != "" && c.cfg.AuthStyle != oauth2.AuthStyleInParams
+	if !basic {
+		v.Set("client_id", c.cfg.ClientID)
+		if c.cfg.ClientSecret != "" {
+			v.Set("client_secret", c.cfg.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(v.Encode()))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if basic {
+		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
+	}
+	resp, err := c.post.Do(req)
+	if err != nil {
+		return 0, nil, scrub(err, c.cfg.ClientSecret, form.Get("token"))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, oauthwire.MaxBody))
+	if err != nil {
+		return resp.StatusCode, nil, scrub(err, c.cfg.ClientSecret, form.Get("token"))
+	}
+	return resp.StatusCode, body, nil
+}
+
+// endpointError describes a non-success answer of a provider endpoint,
+// with its RFC 6749 §5.2 error when the body carries one.
+func endpointError(endpoint string, status int, body []byte) *EndpointError {
+	e := &EndpointError{Endpoint: endpoint, StatusCode: status}
+	if _, er, _ := oauthwire.Parse(status, "application/json", body); er != nil {
+		e.Code, e.Description = er.Code, er.Description
+	}
+	return e
+}
+
+// scrub returns err, or an error with the same chain whose text has none
+// of the secrets, for servers and transports that echo what they got.
+func scrub(err error, secrets ...string) error {
+	msg := err.Error()
+	if clean := oauthwire.Scrub(msg, secrets...); clean != msg {
+		return &scrubbedError{msg: clean, err: err}
+	}
+	return err
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }

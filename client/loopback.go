@@ -1,0 +1,174 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cli/browser"
+)
+
+// DefaultLoginTimeout bounds a [Account.Login] whose LoginOptions.Timeout
+// is zero.
+const DefaultLoginTimeout = 5 * time.Minute
+
+// LoginOptions configures one [Account.Login]. The zero value opens the
+// system browser, prints the URL to os.Stderr, listens on an ephemeral
+// port and gives up after DefaultLoginTimeout.
+type LoginOptions struct {
+	// OpenBrowser opens the authorization URL for the user. It runs on its
+	// own goroutine while Login waits for the callback, and must return
+	// once ctx is done. If it fails, Login fails with its error: an
+	// opener whose user can still open the printed URL by hand should
+	// return nil. nil: the system browser (github.com/cli/browser); if
+	// that fails, the failure is printed to Output and Login keeps
+	// waiting.
+	OpenBrowser func(ctx context.Context, url string) error
+	// Output receives the authorization URL, so that the user can open it
+	// by hand. nil: os.Stderr. Use io.Discard to print nothing.
+	Output io.Writer
+	// Port is the loopback port to listen on; it must be free. Zero: an
+	// ephemeral port, which providers accept for native clients
+	// registered with a loopback redirect URI (RFC 8252 §7.3).
+	Port int
+	// Timeout bounds the whole login. Zero: DefaultLoginTimeout.
+	Timeout time.Duration
+	// AuthParams are added to this login's authorization request, over
+	// Config.AuthParams (e.g. "login_hint").
+	AuthParams map[string]string
+}
+
+func (o *LoginOptions) validate() error {
+	if o.Port < 0 || o.Port > 65535 {
+		return fmt.Errorf("client: LoginOptions.Port %d is out of range", o.Port)
+	}
+	if o.Timeout < 0 {
+		return errors.New("client: LoginOptions.Timeout is negative")
+	}
+	if err := checkParams(o.AuthParams); err != nil {
+		return fmt.Errorf("client: LoginOptions.AuthParams: %w", err)
+	}
+	return nil
+}
+
+func (o *LoginOptions) timeout() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return DefaultLoginTimeout
+}
+
+func (o *LoginOptions) output() io.Writer {
+	if o.Output != nil {
+		return o.Output
+	}
+	return os.Stderr
+}
+
+// Login logs the account in as a native app (RFC 8252): it listens on
+// http://127.0.0.1:<port>/callback (http://[::1]:<port>/callback when
+// IPv4 loopback is unavailable), opens the authorization URL in the
+// browser and prints it to Output, and waits for the provider to redirect
+// the browser back. The listener serves only /callback; other paths get a
+// 404 and Login keeps waiting. The callback's state (constant time) and
+// iss (RFC 9207) are checked, the code is exchanged with its PKCE S256
+// verifier, the ID token verified (with its nonce) and the tokens saved
+// with AuthTime set to now; the browser then shows a short success or
+// error page.
+//
+// Login returns when the login is done, failed, ctx is done or
+// LoginOptions.Timeout passed; the listener is closed and no goroutine is
+// left behind. A second Login (or LoginDevice, LoginPassword) on the same
+// Account while one runs fails at once with [ErrLoginInProgress].
+//
+// Errors: [*CallbackError] when the provider answered with an error
+// (errors.Is ErrAccessDenied for access_denied), [ErrStateMismatch],
+// [ErrIssuerMismatch], ID token errors ([ErrNonceMismatch], …), a
+// *tokensource.Error from the token endpoint, or ctx's error.
+func (a *Account) Login(ctx context.Context, opts LoginOptions) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	release, err := a.beginLogin()
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout())
+	defer cancel()
+
+	srv, err := startLoopback(opts.Port, a.c.log)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()    // the opener's ctx
+		srv.close() // no handler left running
+		wg.Wait()   // the opener returned
+	}()
+	extra := make(url.Values, len(opts.AuthParams))
+	for k, v := range opts.AuthParams {
+		extra.Set(k, v)
+	}
+	req, err := a.newAuthRequest(srv.redirectURI, extra)
+	if err != nil {
+		return err
+	}
+	out := opts.output()
+	fmt.Fprintf(out, "To log in, open this URL in your browser (it should open by itself):\n\n    %s\n\n", req.URL)
+	opened := make(chan error, 1)
+	wg.Go(func() { opened <- a.openBrowser(ctx, opts, out, req.URL) })
+	return a.awaitCallback(ctx, srv, req, opened)
+}
+
+// openBrowser runs the opener. Failures of the default opener are printed
+// and reported as nil: the user can still open the URL by hand.
+func (a *Account) openBrowser(ctx context.Context, opts LoginOptions, out io.Writer, url string) error {
+	if opts.OpenBrowser != nil {
+		return opts.OpenBrowser(ctx, url)
+	}
+	if err := browser.OpenURL(url); err != nil {
+		a.c.log.Info("client: could not open the browser", slog.String("error", err.Error()))
+		fmt.Fprintf(out, "Could not open a browser; please open the URL above by hand.\n")
+	}
+	return nil
+}
+
+// awaitCallback waits for the authorization response and completes the
+// login with it.
+func (a *Account) awaitCallback(ctx context.Context, srv *loopback, req *AuthRequest, opened <-chan error) error {
+	for {
+		select {
+		case cb := <-srv.callbacks:
+			err := a.completeCallback(ctx, req, cb.query)
+			cb.reply <- err
+			return err
+		case err := <-opened:
+			if err != nil {
+				return fmt.Errorf("client: opening the browser: %w", err)
+			}
+			opened = nil // done; keep waiting for the callback
+		case <-ctx.Done():
+			return fmt.Errorf("client: login: waiting for the authorization response: %w", ctx.Err())
+		}
+	}
+}
+
+// completeCallback checks the authorization response and redeems its code.
+func (a *Account) completeCallback(ctx context.Context, req *AuthRequest, q url.Values) error {
+	if err := checkState(req.State, q); err != nil {
+		return err
+	}
+	code, err := a.c.checkResponse(q)
+	if err != nil {
+		return err
+	}
+	return a.redeem(ctx, req, code)
+}

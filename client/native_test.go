@@ -1,0 +1,54 @@
+package client_test
+
+import (
+	"testing"
+
+	"github.com/tokenkeeper/tokenkeeper/client"
+	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/storage"
+)
+
+// TestNativeLoginEndToEnd logs in through the loopback listener against the
+// real OP, uses the tokens, and shows that a new Client on the same store
+// (the next process start) needs no login.
+func TestNativeLoginEndToEnd(t *testing.T) {
+	noLeaks(t)
+	p := startOP(t, oidctest.Options{})
+	store := storage.NewMemory()
+	c := newClient(t, nativeConfig(p, store))
+	a := account(t, c)
+	login(t, p, a)
+
+	ctx := t.Context()
+	rec, err := a.TokenSource().Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.RefreshToken == "" || rec.IDToken == "" || rec.AuthTime.IsZero() {
+		t.Fatalf("saved record: got %v, want refresh token, ID token and AuthTime", rec)
+	}
+	id, err := a.IDToken(ctx)
+	if err != nil {
+		t.Fatalf("IDToken: %v", err)
+	}
+	t.Logf("id token: %v auth_time %v", id, id.AuthTime)
+	if id.Subject != oidctest.DefaultUsername {
+		t.Errorf("sub: got %q, want %q", id.Subject, oidctest.DefaultUsername)
+	}
+	resp, err := a.HTTPClient().Get(p.Endpoints().Resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("resource: got %d, want 200", resp.StatusCode)
+	}
+
+	c2 := newClient(t, nativeConfig(p, store))
+	a2 := account(t, c2)
+	tok, err := a2.TokenSource().TokenContext(ctx)
+	if err != nil || tok.AccessToken != rec.AccessToken {
+		t.Fatalf("second process: got %v, want the stored access token", err)
+	}
+	_ = client.ErrClosed
+}
