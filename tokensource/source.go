@@ -214,18 +214,20 @@ func (s *Source) SetToken(ctx context.Context, t *storage.Token) error {
 // provider (package client's Logout does).
 func (s *Source) Forget(ctx context.Context) error {
 	err := s.exclusive(ctx, func(ctx context.Context) error {
-		if err := s.store.Delete(ctx, s.cfg.Key); err != nil {
+		rt := ""
+		if r := s.record(); r != nil {
+			rt = r.RefreshToken
+		}
+		err := s.store.Delete(ctx, s.cfg.Key)
+		if err == nil || rt != "" {
+			// Even if the delete failed, this Source never uses rt again.
+			s.publish(deadEntry(&LoginRequiredError{Reason: ReasonLoggedOut}, rt))
+		}
+		if err != nil {
 			return fmt.Errorf("tokensource: delete %q: %w", s.cfg.Key, err)
 		}
 		return nil
 	})
-	rt := ""
-	if r := s.record(); r != nil {
-		rt = r.RefreshToken
-	}
-	if err == nil || rt != "" {
-		s.publish(deadEntry(&LoginRequiredError{Reason: ReasonLoggedOut}, rt))
-	}
 	s.mu.Lock()
 	s.scheduleLocked(nil)
 	s.mu.Unlock()
