@@ -18,6 +18,11 @@ import (
 // is zero.
 const DefaultLoginTimeout = 5 * time.Minute
 
+// openerGrace is how long a finished Login waits for its opener to return
+// before cancelling it: an opener that requested the callback (a headless
+// browser) is still reading the page.
+const openerGrace = 2 * time.Second
+
 // LoginOptions configures one [Account.Login]. The zero value opens the
 // system browser, prints the URL to os.Stderr, listens on an ephemeral
 // port and gives up after DefaultLoginTimeout.
@@ -108,10 +113,16 @@ func (a *Account) Login(ctx context.Context, opts LoginOptions) error {
 		return err
 	}
 	var wg sync.WaitGroup
+	openerDone := make(chan struct{})
 	defer func() {
-		cancel()    // the opener's ctx
-		srv.close() // no handler left running
-		wg.Wait()   // the opener returned
+		srv.close() // lets the browser get its page; no handler left running
+		select {    // give an opener that fetched the page time to read it
+		case <-openerDone:
+		case <-ctx.Done():
+		case <-time.After(openerGrace):
+		}
+		cancel() // the opener's ctx
+		wg.Wait()
 	}()
 	extra := make(url.Values, len(opts.AuthParams))
 	for k, v := range opts.AuthParams {
@@ -124,7 +135,10 @@ func (a *Account) Login(ctx context.Context, opts LoginOptions) error {
 	out := opts.output()
 	fmt.Fprintf(out, "To log in, open this URL in your browser (it should open by itself):\n\n    %s\n\n", req.URL)
 	opened := make(chan error, 1)
-	wg.Go(func() { opened <- a.openBrowser(ctx, opts, out, req.URL) })
+	wg.Go(func() {
+		defer close(openerDone)
+		opened <- a.openBrowser(ctx, opts, out, req.URL)
+	})
 	return a.awaitCallback(ctx, srv, req, opened)
 }
 

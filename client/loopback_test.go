@@ -1,0 +1,196 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenkeeper/tokenkeeper/client"
+	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+)
+
+// get requests target and returns the status and body.
+func get(ctx context.Context, method, target string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// redirectOf returns the redirect_uri and state of an authorization URL.
+func redirectOf(authURL string) (redirect, state string) {
+	u, _ := url.Parse(authURL)
+	return u.Query().Get("redirect_uri"), u.Query().Get("state")
+}
+
+// TestLoginStrayRequestsAndProviderError plays a browser that first hits
+// other paths of the listener (they get 404 and the login keeps waiting),
+// then delivers the provider's error, which the page shows escaped.
+func TestLoginStrayRequestsAndProviderError(t *testing.T) {
+	noLeaks(t)
+	op := (&fakeOP{}).serve(t)
+	a := account(t, fakeClient(t, op))
+	page := make(chan string, 1)
+	opener := func(ctx context.Context, authURL string) error {
+		redirect, state := redirectOf(authURL)
+		if !strings.HasPrefix(redirect, "http://127.0.0.1:") || !strings.HasSuffix(redirect, "/callback") {
+			t.Errorf("redirect_uri: got %q, want http://127.0.0.1:<port>/callback", redirect)
+		}
+		base := strings.TrimSuffix(redirect, "/callback")
+		for _, r := range []struct {
+			method, target string
+			want           int
+		}{
+			{"GET", base + "/favicon.ico", 404},
+			{"GET", base + "/", 404},
+			{"GET", base + "/callbackx?code=c&state=" + state, 404},
+			{"POST", redirect + "?code=c&state=" + state, 405},
+			{"GET", redirect, 400}, // no authorization response at all
+		} {
+			status, _, err := get(ctx, r.method, r.target)
+			if err != nil || status != r.want {
+				t.Errorf("%s %s: got %d, %v; want %d", r.method, r.target, status, err, r.want)
+			}
+		}
+		q := url.Values{"error": {"access_denied"}, "error_description": {`<script>alert("x")</script> & more`}, "state": {state}}
+		status, body, err := get(ctx, "GET", redirect+"?"+q.Encode())
+		t.Logf("page: %d %v", status, err)
+		page <- body
+		return err
+	}
+	err := a.Login(t.Context(), client.LoginOptions{OpenBrowser: opener, Output: io.Discard, Timeout: 10 * time.Second})
+	var ce *client.CallbackError
+	if !errors.As(err, &ce) || !errors.Is(err, client.ErrAccessDenied) {
+		t.Fatalf("Login: got %v, want a *CallbackError matching ErrAccessDenied", err)
+	}
+	body := <-page
+	if strings.Contains(body, "<script>") || !strings.Contains(body, "access_denied") || !strings.Contains(body, "&amp; more") {
+		t.Errorf("error page does not show the escaped provider error:\n%s", body)
+	}
+}
+
+func TestLoginStateMismatch(t *testing.T) {
+	noLeaks(t)
+	op := (&fakeOP{}).serve(t)
+	a := account(t, fakeClient(t, op))
+	opener := func(ctx context.Context, authURL string) error {
+		redirect, _ := redirectOf(authURL)
+		status, body, err := get(ctx, "GET", redirect+"?code=c&state=forged")
+		if err == nil && (status != 400 || !strings.Contains(body, "Login failed")) {
+			t.Errorf("page for a forged state: got %d %q", status, body)
+		}
+		return err
+	}
+	err := a.Login(t.Context(), client.LoginOptions{OpenBrowser: opener, Output: io.Discard})
+	wantErr(t, err, client.ErrStateMismatch)
+}
+
+// TestLoginTwiceAtOnce: while one login waits for the browser, a second
+// login on the same account fails at once; another account is not
+// affected; cancelling the first leaves nothing behind.
+func TestLoginTwiceAtOnce(t *testing.T) {
+	noLeaks(t)
+	p := startOP(t, oidctest.Options{})
+	c := newClient(t, nativeConfig(p, nil))
+	a := account(t, c)
+	ctx, cancel := context.WithCancel(t.Context())
+	waiting := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- a.Login(ctx, client.LoginOptions{Output: io.Discard, OpenBrowser: func(ctx context.Context, _ string) error {
+			close(waiting)
+			<-ctx.Done() // a user who never comes back
+			return nil
+		}})
+	}()
+	<-waiting
+	wantErr(t, a.Login(t.Context(), loginOptions(p)), client.ErrLoginInProgress)
+	wantErr(t, a.LoginDevice(t.Context(), nil), client.ErrLoginInProgress)
+	wantErr(t, a.LoginPassword(t.Context(), "u", "p"), client.ErrLoginInProgress)
+
+	other, err := c.Account("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	login(t, p, other)
+
+	cancel()
+	wantErr(t, <-first, context.Canceled)
+	login(t, p, a) // the slot is free again
+}
+
+func TestLoginTimeoutAndOpenerError(t *testing.T) {
+	noLeaks(t)
+	op := (&fakeOP{}).serve(t)
+	a := account(t, fakeClient(t, op))
+	err := a.Login(t.Context(), client.LoginOptions{Output: io.Discard, Timeout: 100 * time.Millisecond,
+		OpenBrowser: func(context.Context, string) error { return nil }})
+	wantErr(t, err, context.DeadlineExceeded)
+
+	boom := errors.New("no display")
+	err = a.Login(t.Context(), client.LoginOptions{Output: io.Discard,
+		OpenBrowser: func(context.Context, string) error { return boom }})
+	wantErr(t, err, boom)
+}
+
+// TestLoginFixedPortAndOutput logs in on a chosen port against the real
+// OP and checks that the URL is printed.
+func TestLoginFixedPortAndOutput(t *testing.T) {
+	noLeaks(t)
+	p := startOP(t, oidctest.Options{})
+	a := account(t, newClient(t, nativeConfig(p, nil)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var out strings.Builder
+	opts := loginOptions(p)
+	opts.Port, opts.Output = port, &out
+	browser := opts.OpenBrowser
+	opts.OpenBrowser = func(ctx context.Context, authURL string) error {
+		if redirect, _ := redirectOf(authURL); redirect != "http://127.0.0.1:"+strconv.Itoa(port)+"/callback" {
+			t.Errorf("redirect_uri: got %q, want port %d", redirect, port)
+		}
+		return browser(ctx, authURL)
+	}
+	if err := a.Login(t.Context(), opts); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	if !strings.Contains(out.String(), p.Endpoints().Authorization+"?") {
+		t.Errorf("output does not show the authorization URL:\n%s", out.String())
+	}
+	// The listener is closed.
+	if _, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
+		t.Error("the loopback listener still accepts connections")
+	}
+}
+
+func TestLoginOptionsValidation(t *testing.T) {
+	op := (&fakeOP{}).serve(t)
+	a := account(t, fakeClient(t, op))
+	for name, o := range map[string]client.LoginOptions{
+		"port":     {Port: 70000},
+		"timeout":  {Timeout: -1},
+		"reserved": {AuthParams: map[string]string{"state": "x"}},
+	} {
+		if err := a.Login(t.Context(), o); err == nil {
+			t.Errorf("%s: Login accepted invalid options", name)
+		}
+	}
+}
