@@ -131,7 +131,8 @@ func (s *Source) obtain(ctx context.Context, rec *storage.Token, events *[]Event
 	}
 	n := merge(rec, t, versionOf(s.record()))
 	if s.cfg.CheckRefresh != nil {
-		if err := s.cfg.CheckRefresh(ctx, rec.Clone(), n); err != nil {
+		// A panic counts as a refusal: the tokens were not vetted.
+		if err := s.guard("CheckRefresh", func() error { return s.cfg.CheckRefresh(ctx, rec.Clone(), n) }); err != nil {
 			deadRT := ""
 			if rec != nil {
 				deadRT = rec.RefreshToken
@@ -186,11 +187,14 @@ func (s *Source) failed(ctx context.Context, rec *storage.Token, err error, even
 // compareAndDelete deletes the stored record if it still holds the dead
 // refresh token rt; a newer token a peer saved is never deleted.
 func (s *Source) compareAndDelete(ctx context.Context, rt string) {
-	stored, err := s.store.Load(ctx, s.cfg.Key)
-	if err != nil || stored.RefreshToken != rt {
-		return
-	}
-	if err := s.store.Delete(ctx, s.cfg.Key); err != nil {
+	err := s.guard("Store.Load or Store.Delete", func() error {
+		stored, err := s.store.Load(ctx, s.cfg.Key)
+		if err != nil || stored.RefreshToken != rt {
+			return nil
+		}
+		return s.store.Delete(ctx, s.cfg.Key)
+	})
+	if err != nil {
 		s.log.Warn("tokensource: deleting the rejected token failed", slog.String("key", s.cfg.Key), slog.String("error", err.Error()))
 	}
 }
@@ -270,7 +274,8 @@ func merge(rec, t *storage.Token, memVersion uint64) *storage.Token {
 }
 
 func (s *Source) save(ctx context.Context, rec *storage.Token) error {
-	if err := s.store.Save(ctx, s.cfg.Key, rec); err != nil {
+	// A panic counts as a failed save: the token is kept and the save retried.
+	if err := s.guard("Store.Save", func() error { return s.store.Save(ctx, s.cfg.Key, rec) }); err != nil {
 		return fmt.Errorf("tokensource: save %q: %w", s.cfg.Key, err)
 	}
 	return nil
