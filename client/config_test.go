@@ -6,11 +6,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/tokenkeeper/tokenkeeper/client"
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -122,5 +125,36 @@ func TestPlainOAuth2(t *testing.T) {
 	wantErr(t, err, client.ErrUnsupported)
 	if err := a.Logout(t.Context()); err != nil { // no revocation endpoint: local only
 		t.Fatalf("Logout: %v", err)
+	}
+}
+
+// TestSourceSettings shows that Config's Source settings reach every
+// account: the clock, MaxSessionAge and OnEvent.
+func TestSourceSettings(t *testing.T) {
+	op := (&fakeOP{}).serve(t)
+	var mu sync.Mutex
+	now := time.Now()
+	var events []tokensource.EventKind
+	a := account(t, fakeClient(t, op, func(c *client.Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		c.MaxSessionAge = time.Hour
+		c.OnEvent = func(e tokensource.Event) { mu.Lock(); defer mu.Unlock(); events = append(events, e.Kind) }
+	}))
+	rec := webLogin(t, op, a)
+	if !rec.AuthTime.Equal(now.Round(0)) {
+		t.Errorf("AuthTime: got %v, want Config.Now's %v", rec.AuthTime, now)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	_, err := a.TokenSource().TokenContext(t.Context())
+	var lr *tokensource.LoginRequiredError
+	if !errors.As(err, &lr) || lr.Reason != tokensource.ReasonSessionExpired {
+		t.Fatalf("after MaxSessionAge: got %v, want LoginRequired (session expired)", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) == 0 || events[len(events)-1] != tokensource.EventLoginRequired {
+		t.Errorf("events: got %v, want EventLoginRequired last", events)
 	}
 }

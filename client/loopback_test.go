@@ -118,6 +118,9 @@ func TestLoginTwiceAtOnce(t *testing.T) {
 		}})
 	}()
 	<-waiting
+	if clientGoroutines() == "" {
+		t.Error("the leak check does not see the running login's goroutines")
+	}
 	wantErr(t, a.Login(t.Context(), loginOptions(p)), client.ErrLoginInProgress)
 	wantErr(t, a.LoginDevice(t.Context(), nil), client.ErrLoginInProgress)
 	wantErr(t, a.LoginPassword(t.Context(), "u", "p"), client.ErrLoginInProgress)
@@ -192,5 +195,37 @@ func TestLoginOptionsValidation(t *testing.T) {
 		if err := a.Login(t.Context(), o); err == nil {
 			t.Errorf("%s: Login accepted invalid options", name)
 		}
+	}
+}
+
+// TestLoginIPv6Fallback takes the port on 127.0.0.1 so that Login falls
+// back to [::1], which the OP accepts for its native client.
+func TestLoginIPv6Fallback(t *testing.T) {
+	noLeaks(t)
+	ln6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	port := ln6.Addr().(*net.TCPAddr).Port
+	ln6.Close()
+	ln4, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Skipf("port %d is taken on 127.0.0.1: %v", port, err)
+	}
+	defer ln4.Close()
+
+	p := startOP(t, oidctest.Options{})
+	a := account(t, newClient(t, nativeConfig(p, nil)))
+	opts := loginOptions(p)
+	opts.Port = port
+	browser := opts.OpenBrowser
+	opts.OpenBrowser = func(ctx context.Context, authURL string) error {
+		if redirect, _ := redirectOf(authURL); redirect != "http://[::1]:"+strconv.Itoa(port)+"/callback" {
+			t.Errorf("redirect_uri: got %q, want http://[::1]:%d/callback", redirect, port)
+		}
+		return browser(ctx, authURL)
+	}
+	if err := a.Login(t.Context(), opts); err != nil {
+		t.Fatalf("Login: %v", err)
 	}
 }
