@@ -89,8 +89,10 @@ func (a *Account) TokenSource() *tokensource.Source { return a.src }
 // HTTPClient returns an *http.Client that sends requests with the
 // account's access token ("Authorization: Bearer", [transport.Transport]),
 // refreshing it when the server rejects it. It uses the Transport, Timeout
-// and CheckRedirect of Config.HTTPClient (no cookie jar). The same client
-// is returned every time.
+// and CheckRedirect of Config.HTTPClient, not its cookie jar (with a nil
+// Config.HTTPClient: http.DefaultTransport and DefaultHTTPTimeout). The
+// token is only sent to the host of the original request, never over a
+// redirect elsewhere. The same client is returned every time.
 func (a *Account) HTTPClient() *http.Client { return a.hc }
 
 // beginLogin claims the account's login slot; the returned func releases

@@ -47,8 +47,9 @@ type deviceAuth struct {
 
 // LoginDevice logs the account in with the device authorization grant
 // (RFC 8628), for CLIs and devices without a usable browser: it requests a
-// device code, calls show with the user code and verification URI (nil
-// show prints them to os.Stderr), then polls the token endpoint every
+// device code, calls show once with the user code and verification URI
+// (nil show prints them to os.Stderr; show should return promptly), then
+// polls the token endpoint every
 // Interval until the user approves on another device. slow_down adds 5 s
 // to the interval; network failures and 5xx answers back off (doubling,
 // up to a minute) and polling goes on. The tokens are saved with AuthTime
@@ -96,7 +97,7 @@ func printDeviceCode(dc DeviceCode) {
 // deviceAuthorization requests a device code (RFC 8628 §3.1).
 func (c *Client) deviceAuthorization(ctx context.Context) (*deviceAuth, error) {
 	form := url.Values{"scope": {strings.Join(c.oauth.Scopes, " ")}}
-	status, body, err := c.postForm(ctx, c.ep.DeviceAuth, form, nil)
+	status, body, err := c.postForm(ctx, c.ep.DeviceAuth, form)
 	if err != nil {
 		return nil, &EndpointError{Endpoint: "device authorization", Err: err}
 	}

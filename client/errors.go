@@ -81,6 +81,7 @@ type CallbackError struct {
 	URI         string // error_uri, "" if none
 }
 
+// Error returns "client: authorization failed: <code>: <description>".
 func (e *CallbackError) Error() string {
 	msg := "client: authorization failed: " + e.Code
 	if e.Description != "" {
@@ -105,6 +106,8 @@ type EndpointError struct {
 	Err         error  // the network or decoding error, nil when the server answered
 }
 
+// Error names the endpoint, the error code and description, the cause and
+// the HTTP status.
 func (e *EndpointError) Error() string {
 	var b strings.Builder
 	b.WriteString("client: " + e.Endpoint + " endpoint")

@@ -14,8 +14,8 @@ import (
 
 // postForm POSTs form to endpoint with the client's authentication (as at
 // the token endpoint) and returns the status and the body (at most 1 MiB).
-// Redirects are not followed. header, if not nil, is added to the request.
-func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values, header http.Header) (int, []byte, error) {
+// Redirects are not followed.
+func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values) (int, []byte, error) {
 	v := make(url.Values, len(form)+2)
 	for k, vs := range form {
 		v[k] = vs
@@ -33,9 +33,6 @@ func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values,
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
 	if basic {
 		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
 	}

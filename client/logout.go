@@ -71,7 +71,7 @@ func (c *Client) revokeAll(ctx context.Context, rec *storage.Token) error {
 // failure: it expires by itself.
 func (c *Client) revoke(ctx context.Context, token, hint string) error {
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	status, body, err := c.postForm(ctx, c.ep.Revocation, form, nil)
+	status, body, err := c.postForm(ctx, c.ep.Revocation, form)
 	if err != nil {
 		return &EndpointError{Endpoint: "revocation", Err: err}
 	}

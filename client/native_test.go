@@ -31,9 +31,14 @@ func TestNativeLoginEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("IDToken: %v", err)
 	}
-	t.Logf("id token: %v auth_time %v", id, id.AuthTime)
-	if id.Subject != oidctest.DefaultUsername {
-		t.Errorf("sub: got %q, want %q", id.Subject, oidctest.DefaultUsername)
+	if id.Subject != oidctest.DefaultUsername || id.Issuer != p.Issuer() || id.AuthTime.IsZero() {
+		t.Errorf("ID token: got %v (auth_time %v), want sub %s from %s with auth_time", id, id.AuthTime, oidctest.DefaultUsername, p.Issuer())
+	}
+	var profile struct {
+		Email string `json:"email"`
+	}
+	if err := id.Claims(&profile); err != nil {
+		t.Errorf("Claims: %v", err)
 	}
 	resp, err := a.HTTPClient().Get(p.Endpoints().Resource)
 	if err != nil {
@@ -50,5 +55,10 @@ func TestNativeLoginEndToEnd(t *testing.T) {
 	if err != nil || tok.AccessToken != rec.AccessToken {
 		t.Fatalf("second process: got %v, want the stored access token", err)
 	}
-	_ = client.ErrClosed
+	if c2.Close() != nil || c.Close() != nil {
+		t.Error("Close failed")
+	}
+	if _, err := c2.Account("x"); err != client.ErrClosed {
+		t.Errorf("Account after Close: got %v, want ErrClosed", err)
+	}
 }
