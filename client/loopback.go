@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/cli/browser"
@@ -112,45 +111,54 @@ func (a *Account) Login(ctx context.Context, opts LoginOptions) error {
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	openerDone := make(chan struct{})
-	defer func() {
-		srv.close() // lets the browser get its page; no handler left running
-		select {    // give an opener that fetched the page time to read it
-		case <-openerDone:
-		case <-ctx.Done():
-		case <-time.After(openerGrace):
-		}
-		cancel() // the opener's ctx
-		wg.Wait()
-	}()
 	extra := make(url.Values, len(opts.AuthParams))
 	for k, v := range opts.AuthParams {
 		extra.Set(k, v)
 	}
 	req, err := a.newAuthRequest(srv.redirectURI, extra)
 	if err != nil {
+		srv.close()
 		return err
 	}
-	out := opts.output()
-	fmt.Fprintf(out, "To log in, open this URL in your browser (it should open by itself):\n\n    %s\n\n", req.URL)
+	fmt.Fprintf(opts.output(), "To log in, open this URL in your browser (it should open by itself):\n\n    %s\n\n", req.URL)
+	return a.browse(ctx, srv, req, opts)
+}
+
+// browse runs the opener on its own goroutine and waits for the
+// authorization response. When it returns, srv is closed and the opener
+// has returned.
+func (a *Account) browse(ctx context.Context, srv *loopback, req *AuthRequest, opts LoginOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
 	opened := make(chan error, 1)
-	wg.Go(func() {
-		defer close(openerDone)
-		opened <- a.openBrowser(ctx, opts, out, req.URL)
-	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		opened <- a.openBrowser(ctx, opts, req.URL)
+	}()
+	defer func() {
+		srv.close() // lets the browser get its page; no handler left running
+		grace := time.NewTimer(openerGrace)
+		select { // an opener that fetched the page may still be reading it
+		case <-done:
+		case <-ctx.Done():
+		case <-grace.C:
+		}
+		grace.Stop()
+		cancel()
+		<-done
+	}()
 	return a.awaitCallback(ctx, srv, req, opened)
 }
 
 // openBrowser runs the opener. Failures of the default opener are printed
 // and reported as nil: the user can still open the URL by hand.
-func (a *Account) openBrowser(ctx context.Context, opts LoginOptions, out io.Writer, url string) error {
+func (a *Account) openBrowser(ctx context.Context, opts LoginOptions, url string) error {
 	if opts.OpenBrowser != nil {
 		return opts.OpenBrowser(ctx, url)
 	}
 	if err := browser.OpenURL(url); err != nil {
 		a.c.log.Info("client: could not open the browser", slog.String("error", err.Error()))
-		fmt.Fprintf(out, "Could not open a browser; please open the URL above by hand.\n")
+		fmt.Fprintf(opts.output(), "Could not open a browser; please open the URL above by hand.\n")
 	}
 	return nil
 }

@@ -229,3 +229,15 @@ func TestLoginIPv6Fallback(t *testing.T) {
 		t.Fatalf("Login: %v", err)
 	}
 }
+
+// TestLoginWithoutAuthEndpoint fails at once, without waiting for an
+// opener, and leaves no listener behind.
+func TestLoginWithoutAuthEndpoint(t *testing.T) {
+	noLeaks(t)
+	c := newClient(t, client.Config{ClientID: "app", Endpoints: client.Endpoints{Token: "https://op.example/token"}})
+	start := time.Now()
+	wantErr(t, account(t, c).Login(t.Context(), client.LoginOptions{Output: io.Discard}), client.ErrUnsupported)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Login took %v to fail", d)
+	}
+}
