@@ -111,7 +111,7 @@ func (c *Client) discover(ctx context.Context) error {
 		JWKS:       claims.JWKS,
 	}
 	if err := found.check(); err != nil {
-		return fmt.Errorf("client: discovery document: %w", err)
+		return fmt.Errorf("client: discovery document: endpoint %w", err)
 	}
 	c.ep = found.override(c.cfg.Endpoints)
 	c.issParam = claims.IssParameter

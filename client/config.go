@@ -112,7 +112,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.Endpoints.check(); err != nil {
-		return err
+		return fmt.Errorf("client: Config.Endpoints.%w", err)
 	}
 	if err := checkParams(c.AuthParams); err != nil {
 		return fmt.Errorf("client: Config.AuthParams: %w", err)
@@ -128,7 +128,8 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// check checks every non-empty endpoint.
+// check checks every non-empty endpoint. The error starts with the
+// field's name.
 func (e Endpoints) check() error {
 	for _, f := range []struct{ name, url string }{
 		{"Auth", e.Auth}, {"Token", e.Token}, {"DeviceAuth", e.DeviceAuth},
@@ -138,7 +139,7 @@ func (e Endpoints) check() error {
 			continue
 		}
 		if err := checkURL(f.url); err != nil {
-			return fmt.Errorf("client: Endpoints.%s: %w", f.name, err)
+			return fmt.Errorf("%s: %w", f.name, err)
 		}
 	}
 	return nil

@@ -152,11 +152,11 @@ func (a *Account) browse(ctx context.Context, srv *loopback, req *AuthRequest, o
 
 // openBrowser runs the opener. Failures of the default opener are printed
 // and reported as nil: the user can still open the URL by hand.
-func (a *Account) openBrowser(ctx context.Context, opts LoginOptions, url string) error {
+func (a *Account) openBrowser(ctx context.Context, opts LoginOptions, authURL string) error {
 	if opts.OpenBrowser != nil {
-		return opts.OpenBrowser(ctx, url)
+		return opts.OpenBrowser(ctx, authURL)
 	}
-	if err := browser.OpenURL(url); err != nil {
+	if err := browser.OpenURL(authURL); err != nil {
 		a.c.log.Info("client: could not open the browser", slog.String("error", err.Error()))
 		fmt.Fprintf(opts.output(), "Could not open a browser; please open the URL above by hand.\n")
 	}
@@ -173,8 +173,8 @@ func (a *Account) awaitCallback(ctx context.Context, srv *loopback, req *AuthReq
 			cb.reply <- err
 			return err
 		case err := <-opened:
-			if err != nil {
-				return fmt.Errorf("client: opening the browser: %w", err)
+			if err != nil { // an opener may quote the URL: keep state and nonce out
+				return fmt.Errorf("client: opening the browser: %w", scrub(err, req.State, req.Nonce))
 			}
 			opened = nil // done; keep waiting for the callback
 		case <-ctx.Done():

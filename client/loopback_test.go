@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -145,9 +146,16 @@ func TestLoginTimeoutAndOpenerError(t *testing.T) {
 	wantErr(t, err, context.DeadlineExceeded)
 
 	boom := errors.New("no display")
+	var state string
 	err = a.Login(t.Context(), client.LoginOptions{Output: io.Discard,
-		OpenBrowser: func(context.Context, string) error { return boom }})
+		OpenBrowser: func(_ context.Context, authURL string) error {
+			_, state = redirectOf(authURL)
+			return fmt.Errorf("cannot open %s: %w", authURL, boom)
+		}})
 	wantErr(t, err, boom)
+	if strings.Contains(err.Error(), state) {
+		t.Errorf("error %q contains the state", err)
+	}
 }
 
 // TestLoginFixedPortAndOutput logs in on a chosen port against the real

@@ -17,7 +17,8 @@ const AuthRequestMaxAge = 10 * time.Minute
 // (RFC 6749 §4.1 with PKCE, RFC 7636): the URL to send the user's browser
 // to, and what the server must keep, in the user's session, to check and
 // exchange the callback. It is made by [Account.AuthCodeURL] and used
-// once, by [Account.Exchange].
+// once, by [Account.Exchange], whatever the outcome: after a failed
+// exchange the user starts a new login.
 //
 // State, Nonce and Verifier are secrets: keep the AuthRequest server-side
 // (or encrypted), never in a plain cookie or a URL. The fields are exported
