@@ -3,7 +3,8 @@ package client
 import (
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
 )
 
 // Sentinel errors. Test for them with errors.Is; the error returned also
@@ -109,21 +110,7 @@ type EndpointError struct {
 // Error names the endpoint, the error code and description, the cause and
 // the HTTP status.
 func (e *EndpointError) Error() string {
-	var b strings.Builder
-	b.WriteString("client: " + e.Endpoint + " endpoint")
-	if e.Code != "" {
-		b.WriteString(": " + e.Code)
-		if e.Description != "" {
-			b.WriteString(": " + e.Description)
-		}
-	}
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
-	}
-	return b.String()
+	return oauthwire.ErrorString("client: "+e.Endpoint+" endpoint", e.Code, e.Description, e.Err, e.StatusCode)
 }
 
 // Unwrap returns the underlying network or decoding error.

@@ -38,12 +38,12 @@ func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values)
 	}
 	resp, err := c.post.Do(req)
 	if err != nil {
-		return 0, nil, scrub(err, c.cfg.ClientSecret, form.Get("token"))
+		return 0, nil, oauthwire.ScrubError(err, c.cfg.ClientSecret, form.Get("token"))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, oauthwire.MaxBody))
 	if err != nil {
-		return resp.StatusCode, nil, scrub(err, c.cfg.ClientSecret, form.Get("token"))
+		return resp.StatusCode, nil, oauthwire.ScrubError(err, c.cfg.ClientSecret, form.Get("token"))
 	}
 	return resp.StatusCode, body, nil
 }
@@ -57,21 +57,3 @@ func endpointError(endpoint string, status int, body []byte) *EndpointError {
 	}
 	return e
 }
-
-// scrub returns err, or an error with the same chain whose text has none
-// of the secrets, for servers and transports that echo what they got.
-func scrub(err error, secrets ...string) error {
-	msg := err.Error()
-	if clean := oauthwire.Scrub(msg, secrets...); clean != msg {
-		return &scrubbedError{msg: clean, err: err}
-	}
-	return err
-}
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }

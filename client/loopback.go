@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cli/browser"
+
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
 )
 
 // DefaultLoginTimeout bounds a [Account.Login] whose LoginOptions.Timeout
@@ -174,7 +176,7 @@ func (a *Account) awaitCallback(ctx context.Context, srv *loopback, req *AuthReq
 			return err
 		case err := <-opened:
 			if err != nil { // an opener may quote the URL: keep state and nonce out
-				return fmt.Errorf("client: opening the browser: %w", scrub(err, req.State, req.Nonce))
+				return fmt.Errorf("client: opening the browser: %w", oauthwire.ScrubError(err, req.State, req.Nonce))
 			}
 			opened = nil // done; keep waiting for the callback
 		case <-ctx.Done():

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
@@ -117,21 +116,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("tokensource: token endpoint")
-	if e.Code != "" {
-		b.WriteString(": " + e.Code)
-		if e.Description != "" {
-			b.WriteString(": " + e.Description)
-		}
-	}
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
-	}
-	return b.String()
+	return oauthwire.ErrorString("tokensource: token endpoint", e.Code, e.Description, e.Err, e.StatusCode)
 }
 
 // GoString keeps %#v to the error string, so the Header and Body are

@@ -52,12 +52,12 @@ func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, form url.V
 	secrets := requestSecrets(c, form)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, &Error{Err: scrubErr(err, secrets), netFail: true}
+		return nil, &Error{Err: oauthwire.ScrubError(err, secrets...), netFail: true}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, oauthwire.MaxBody+1))
 	if err != nil {
-		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Err: scrubErr(err, secrets), netFail: true}
+		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Err: oauthwire.ScrubError(err, secrets...), netFail: true}
 	}
 	body = []byte(oauthwire.Scrub(string(body), secrets...))
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
@@ -106,24 +106,6 @@ func requestSecrets(c *oauth2.Config, form url.Values) []string {
 	}
 	return s
 }
-
-// scrubErr keeps err's chain for errors.Is/As but guarantees that its
-// text holds none of the secrets.
-func scrubErr(err error, secrets []string) error {
-	msg := err.Error()
-	if clean := oauthwire.Scrub(msg, secrets...); clean != msg {
-		return &scrubbedError{msg: clean, err: err}
-	}
-	return err
-}
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
 
 func responseError(resp *http.Response, body []byte, er *oauthwire.ErrorResponse, cause error) *Error {
 	e := &Error{

@@ -136,3 +136,32 @@ func TestScrub(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestScrubError(t *testing.T) {
+	cause := errors.New("dial: refused for token rt-secret-9")
+	err := ScrubError(cause, "rt-secret-9")
+	if strings.Contains(err.Error(), "rt-secret-9") || !errors.Is(err, cause) {
+		t.Errorf("got %q (Is cause: %v), want the secret gone and the chain kept", err, errors.Is(err, cause))
+	}
+	if ScrubError(nil) != nil || ScrubError(cause, "absent!") != cause {
+		t.Error("ScrubError changed an error with nothing to scrub")
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	tests := []struct {
+		code, desc string
+		cause      error
+		status     int
+		want       string
+	}{
+		{"invalid_grant", "revoked", nil, 400, "x: invalid_grant: revoked (HTTP 400)"},
+		{"", "ignored without a code", errors.New("reset"), 0, "x: reset"},
+		{"", "", nil, 0, "x"},
+	}
+	for _, tt := range tests {
+		if got := ErrorString("x", tt.code, tt.desc, tt.cause, tt.status); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}

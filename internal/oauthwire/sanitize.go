@@ -1,6 +1,7 @@
 package oauthwire
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -51,4 +52,46 @@ func Scrub(s string, secrets ...string) string {
 		}
 	}
 	return s
+}
+
+// ScrubError returns err, or, when its text holds one of the secrets, an
+// error with the secrets removed from its text and err as its Unwrap, so
+// errors.Is and errors.As still see the whole chain.
+func ScrubError(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := Scrub(msg, secrets...); clean != msg {
+		return &scrubbedError{msg: clean, err: err}
+	}
+	return err
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// ErrorString is how the SDK's endpoint errors read: "what: code:
+// description: cause (HTTP status)", leaving out the parts that are empty.
+func ErrorString(what, code, description string, cause error, status int) string {
+	var b strings.Builder
+	b.WriteString(what)
+	if code != "" {
+		b.WriteString(": " + code)
+		if description != "" {
+			b.WriteString(": " + description)
+		}
+	}
+	if cause != nil {
+		b.WriteString(": " + cause.Error())
+	}
+	if status != 0 {
+		b.WriteString(" (HTTP " + strconv.Itoa(status) + ")")
+	}
+	return b.String()
 }
