@@ -60,13 +60,16 @@ func (a *Account) newAuthRequest(redirectURI string, extra url.Values) (*AuthReq
 }
 
 // checkState checks the authorization response's state against the one
-// sent, in constant time.
+// sent, in constant time. A repeated state is refused: parameters must
+// not be repeated (RFC 6749 §3.1), and which one counts is ambiguous.
 func checkState(sent string, q url.Values) error {
-	got := q.Get("state")
+	states := q["state"]
 	switch {
-	case got == "":
+	case len(states) == 0 || states[0] == "":
 		return kindf(ErrStateMismatch, "the authorization response has no state")
-	case sent == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sent)) != 1:
+	case len(states) > 1:
+		return kindf(ErrStateMismatch, "the authorization response has %d states", len(states))
+	case sent == "" || subtle.ConstantTimeCompare([]byte(states[0]), []byte(sent)) != 1:
 		return kindf(ErrStateMismatch, "the authorization response's state is not the one sent")
 	}
 	return nil
@@ -75,7 +78,8 @@ func checkState(sent string, q url.Values) error {
 // checkResponse checks a state-checked authorization response and returns
 // its code: the iss parameter (RFC 9207) must name the issuer when sent,
 // and must be sent when discovery says the provider sends it; an error
-// response becomes a *CallbackError.
+// response becomes a *CallbackError. iss, error and code must not be
+// repeated (RFC 6749 §3.1).
 func (c *Client) checkResponse(q url.Values) (string, error) {
 	if c.cfg.Issuer != "" {
 		iss, sent := q["iss"]
@@ -86,6 +90,9 @@ func (c *Client) checkResponse(q url.Values) (string, error) {
 			return "", kindf(ErrIssuerMismatch, "the authorization response has no iss parameter, which the provider always sends")
 		}
 	}
+	if len(q["error"]) > 1 {
+		return "", errors.New("client: the authorization response has several error parameters")
+	}
 	if code := q.Get("error"); code != "" {
 		return "", &CallbackError{
 			Code:        oauthwire.Sanitize(code, 100),
@@ -93,11 +100,14 @@ func (c *Client) checkResponse(q url.Values) (string, error) {
 			URI:         oauthwire.Sanitize(q.Get("error_uri"), 300),
 		}
 	}
-	code := q.Get("code")
-	if code == "" {
+	codes := q["code"]
+	switch {
+	case len(codes) > 1:
+		return "", errors.New("client: the authorization response has several codes")
+	case len(codes) == 0 || codes[0] == "":
 		return "", errors.New("client: the authorization response has neither a code nor an error")
 	}
-	return code, nil
+	return codes[0], nil
 }
 
 // redeem exchanges the authorization code of req (RFC 6749 §4.1.3) with

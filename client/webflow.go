@@ -97,8 +97,8 @@ func (a *Account) AuthCodeURL(redirectURI string, opts ...AuthOption) (*AuthRequ
 // handler) and the AuthRequest kept in the session. It checks, in order:
 //
 //   - the request's age ([ErrAuthRequestExpired] after AuthRequestMaxAge);
-//   - the state, in constant time ([ErrStateMismatch] when missing or
-//     different: a forged or misrouted callback);
+//   - the state, in constant time ([ErrStateMismatch] when missing,
+//     repeated or different: a forged or misrouted callback);
 //   - that the request was not exchanged before in this process
 //     ([ErrAuthRequestUsed]: a replayed callback). Delete the AuthRequest
 //     from the session as well: the record of used requests is per
