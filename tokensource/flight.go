@@ -17,7 +17,7 @@ type flight struct {
 
 // join returns the running flight, or starts one. The flight runs on a
 // context detached from ctx (its values are kept, its cancellation is not)
-// and bounded by RefreshTimeout and Close.
+// and bounded by RefreshTimeout and Close (see inTransit).
 func (s *Source) join(ctx context.Context, rejected string) (*flight, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -36,7 +36,11 @@ func (s *Source) join(ctx context.Context, rejected string) (*flight, error) {
 
 func (s *Source) fly(f *flight, parent context.Context, rejected string) {
 	defer s.wg.Done()
-	ctx, cancel := context.WithTimeout(parent, s.cfg.RefreshTimeout)
+	// Close ends the refresh (ctx) but not a token request already sent
+	// (sent, see inTransit): the provider may have rotated the refresh
+	// token before answering, and the answer must be saved, not lost.
+	sent, cancelSent := context.WithTimeout(parent, s.cfg.RefreshTimeout)
+	ctx, cancel := context.WithCancel(context.WithValue(sent, inTransitKey{}, sent))
 	stop := context.AfterFunc(s.closing, cancel)
 	var events []Event
 	func() {
@@ -50,12 +54,28 @@ func (s *Source) fly(f *flight, parent context.Context, rejected string) {
 	}()
 	stop()
 	cancel()
+	cancelSent()
 	s.emitAll(events)
 	s.mu.Lock()
 	s.inflight = nil
 	s.scheduleLocked(f)
 	s.mu.Unlock()
 	close(f.done)
+}
+
+// inTransitKey is the context key under which fly keeps the context that
+// a token request in transit runs on.
+type inTransitKey struct{}
+
+// inTransit returns the context for a token request that is being sent and
+// for handling its answer (CheckRefresh, the save): a flight's ctx without
+// Close's cancellation, still bounded by RefreshTimeout. Outside a flight
+// it returns ctx.
+func inTransit(ctx context.Context) context.Context {
+	if c, ok := ctx.Value(inTransitKey{}).(context.Context); ok {
+		return c
+	}
+	return ctx
 }
 
 // kick starts one background refresh for the current entry, which is

@@ -7,6 +7,8 @@ package tokensource
 //	failure delivered to every waiter, not cached   TestFailureReachesEveryWaiter
 //	panic in a Store's Load, Save or Delete          TestStorePanicNeitherCrashesNorDeadlocks
 //	panic in CheckRefresh                            TestCheckRefreshPanicRequiresLogin
+//	Close while a token request is in transit        TestCloseDuringTokenRequestKeepsRotatedToken
+//	Close while a refresh waits (lock, Retry-After)  TestCloseEndsWaitsPromptly
 //
 // Already covered elsewhere: login-required delivered to 100 waiters
 // (errors_test.go:TestInvalidGrantRequiresLogin), a panicking OnEvent hook
@@ -16,7 +18,9 @@ package tokensource
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -320,5 +324,113 @@ func TestCheckRefreshPanicRequiresLogin(t *testing.T) {
 	}
 	if tok, err := f.src.Token(); err != nil || tok.AccessToken != at {
 		t.Fatalf("after a new login got %v, %v; want %q", tok, err, at)
+	}
+}
+
+// TestCloseDuringTokenRequestKeepsRotatedToken: Close is called while a
+// refresh's token request is in transit and the provider has already
+// rotated the refresh token (its answer is slow to arrive). Close lets that
+// request finish and saves the answer, so the rotated refresh token is not
+// lost: a new Source on the same store refreshes without reuse. (A CLI
+// calls Close on exit, often while the background refresh that its last
+// Token() started is in flight.) Before the fix Close cancelled the
+// request, the answer carrying the rotated refresh token was dropped, and
+// the next refresh redeemed the dead one: reuse, token family revoked.
+func TestCloseDuringTokenRequestKeepsRotatedToken(t *testing.T) {
+	srv := tokentest.NewServer()
+	defer srv.Close()
+	// slow relays token requests to srv and holds each answer 300 ms.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		resp, err := http.PostForm(srv.TokenURL(), r.PostForm)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		time.Sleep(300 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+	}))
+	defer slow.Close()
+	f := newFixture(t, srv, expired, func(c *Config) { c.OAuth2.Endpoint.TokenURL = slow.URL })
+
+	go f.src.Token()
+	eventually(t, "the provider rotated the refresh token", func() bool { return srv.Refreshes() == 1 })
+	start := time.Now()
+	if err := f.src.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v, want about the 300 ms the answer needed", d)
+	}
+
+	peer, err := New(Config{OAuth2: &oauth2.Config{ClientID: "client", Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL()}}, Store: f.store, Key: "acct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if tok, err := peer.Token(); err != nil {
+		t.Fatalf("a new Source on the store got %v, want a token", err)
+	} else if _, err := peer.RefreshRejected(context.Background(), tok); err != nil {
+		t.Fatalf("refreshing with the stored refresh token: %v (the rotated one was lost)", err)
+	}
+	if n := srv.Rejected(); n != 0 {
+		t.Errorf("got %d rejected refreshes, want 0: the rotated refresh token was lost at Close", n)
+	}
+}
+
+// TestCloseEndsWaitsPromptly: what Close does end at once is a refresh
+// that has nothing in transit: one waiting for the store's lock, or for a
+// Retry-After delay between attempts. The caller waiting on it gets an
+// error, nothing is sent after Close, and the store is untouched.
+func TestCloseEndsWaitsPromptly(t *testing.T) {
+	tests := []struct {
+		name     string
+		setup    func(t *testing.T, f *fixture)
+		requests int
+	}{
+		{"waiting for the store's lock", func(t *testing.T, f *fixture) {
+			unlock, err := f.store.Lock(context.Background(), "acct") // another writer holds it
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { unlock() })
+		}, 0},
+		{"waiting out Retry-After", func(t *testing.T, f *fixture) {
+			f.srv.Fault = func(w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set("Retry-After", "20")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return true
+			}
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := tokentest.NewServer()
+			defer srv.Close()
+			f := newFixture(t, srv, expired)
+			tt.setup(t, f)
+			before := f.stored(t)
+			errc := make(chan error, 1)
+			go func() { _, err := f.src.Token(); errc <- err }()
+			time.Sleep(100 * time.Millisecond) // the refresh is waiting
+			start := time.Now()
+			f.src.Close()
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("Close took %v, want it to end the wait at once", d)
+			}
+			if err := <-errc; err == nil {
+				t.Error("the waiting caller got a token, want an error")
+			}
+			if n := srv.Requests(); n != tt.requests {
+				t.Errorf("got %d token requests, want %d", n, tt.requests)
+			}
+			if after := f.stored(t); *after != *before {
+				t.Errorf("store changed: %v, was %v", after, before)
+			}
+		})
 	}
 }

@@ -132,7 +132,7 @@ func (s *Source) obtain(ctx context.Context, rec *storage.Token, events *[]Event
 	n := merge(rec, t, versionOf(s.record()))
 	if s.cfg.CheckRefresh != nil {
 		// A panic counts as a refusal: the tokens were not vetted.
-		if err := s.guard("CheckRefresh", func() error { return s.cfg.CheckRefresh(ctx, rec.Clone(), n) }); err != nil {
+		if err := s.guard("CheckRefresh", func() error { return s.cfg.CheckRefresh(inTransit(ctx), rec.Clone(), n) }); err != nil {
 			deadRT := ""
 			if rec != nil {
 				deadRT = rec.RefreshToken
@@ -142,7 +142,7 @@ func (s *Source) obtain(ctx context.Context, rec *storage.Token, events *[]Event
 		}
 	}
 	e := s.newEntry(n)
-	saveErr := s.save(ctx, n)
+	saveErr := s.save(inTransit(ctx), n) // even after Close: the old refresh token may be dead
 	e.unsaved = saveErr != nil
 	s.publish(e) // only now, after the save, do callers see the new token
 	*events = append(*events, s.eventFor(EventRefreshed, n, nil))
@@ -224,7 +224,11 @@ func (s *Source) checkLogin(rec *storage.Token) error {
 // exponential backoff or the server's Retry-After, within ctx.
 func (s *Source) post(ctx context.Context, form url.Values) (*storage.Token, error) {
 	for attempt := 1; ; attempt++ {
-		t, err := exchange(ctx, s.hc, s.cfg.OAuth2, form, s.clock())
+		rctx := ctx // once Close has ended ctx, no request is sent
+		if ctx.Err() == nil {
+			rctx = inTransit(ctx) // one sent is not ended by Close
+		}
+		t, err := exchange(rctx, s.hc, s.cfg.OAuth2, form, s.clock())
 		var te *Error
 		if err == nil || !errors.As(err, &te) || !te.Temporary() || attempt == maxAttempts || ctx.Err() != nil {
 			return t, err

@@ -235,7 +235,10 @@ func (s *Source) Forget(ctx context.Context) error {
 }
 
 // Close stops background refreshes and ends any refresh in progress, then
-// waits for them to return. If the newest token could not be saved yet,
+// waits for them to return. A token request already sent is not ended:
+// Close waits for its answer (at most RefreshTimeout) and saves it, since
+// the provider may already have rotated the refresh token it redeemed.
+// If the newest token could not be saved yet,
 // Close tries once more, for at most RefreshTimeout. A cached token that
 // is still fresh is still returned after Close; anything that needs a
 // refresh fails with [ErrClosed]. Close is idempotent.
