@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is what a command runs with: flags over environment variables
+// over defaults.
+type config struct {
+	issuer       string
+	clientID     string
+	clientSecret string // from the environment only: flags show up in ps
+	scopes       []string
+	authParams   map[string]string
+	noOffline    bool
+
+	store          string // "auto", "keyring" or "file"
+	dir            string
+	keyFile        string
+	keyringService string
+
+	// Command flags.
+	device    bool          // login
+	noBrowser bool          // login
+	port      int           // login
+	minValid  time.Duration // token
+	args      []string      // positional arguments
+}
+
+// errHelp is returned by parse after printing a command's help.
+var errHelp = flag.ErrHelp
+
+// parse reads the environment and the command's flags.
+func (a *app) parse(cmd string, args []string) (*config, error) {
+	env := a.getenv
+	c := &config{clientSecret: env("TKCLI_CLIENT_SECRET"), keyringService: env("TKCLI_KEYRING_SERVICE")}
+	if c.keyringService == "" {
+		c.keyringService = progName
+	}
+	noOffline, err := envBool(env, "TKCLI_NO_OFFLINE_ACCESS")
+	if err != nil {
+		return nil, err
+	}
+	var scopes, params string
+	fs := flag.NewFlagSet(progName+" "+cmd, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.StringVar(&c.issuer, "issuer", env("TKCLI_ISSUER"), "the provider's issuer URL ($TKCLI_ISSUER)")
+	fs.StringVar(&c.clientID, "client-id", env("TKCLI_CLIENT_ID"), "the client ID ($TKCLI_CLIENT_ID)")
+	fs.StringVar(&scopes, "scopes", env("TKCLI_SCOPES"), "scopes besides openid and offline_access ($TKCLI_SCOPES)")
+	fs.StringVar(&params, "auth-params", env("TKCLI_AUTH_PARAMS"), "extra authorization parameters, k=v,k2=v2 ($TKCLI_AUTH_PARAMS)")
+	fs.BoolVar(&c.noOffline, "no-offline-access", noOffline, "do not request offline_access ($TKCLI_NO_OFFLINE_ACCESS)")
+	fs.StringVar(&c.store, "store", or(env("TKCLI_STORE"), "auto"), "auto, keyring or file ($TKCLI_STORE)")
+	fs.StringVar(&c.dir, "dir", env("TKCLI_DIR"), "directory for tkcli's files ($TKCLI_DIR)")
+	fs.StringVar(&c.keyFile, "key-file", env("TKCLI_KEY_FILE"), "key of the encrypted file store ($TKCLI_KEY_FILE)")
+	switch cmd {
+	case "login":
+		fs.BoolVar(&c.device, "device", false, "log in with a code on another device (no browser here)")
+		fs.BoolVar(&c.noBrowser, "no-browser", false, "print the login URL instead of opening a browser")
+		fs.IntVar(&c.port, "port", 0, "loopback port for the browser's redirect (0: any free port)")
+	case "token":
+		fs.DurationVar(&c.minValid, "min-valid", time.Minute, "refresh first if the token expires sooner than this")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	c.args = fs.Args()
+	c.scopes = strings.Fields(strings.ReplaceAll(scopes, ",", " "))
+	if c.authParams, err = parseParams(params); err != nil {
+		return nil, err
+	}
+	return c, c.validate(cmd)
+}
+
+func (c *config) validate(cmd string) error {
+	switch {
+	case c.issuer == "" || c.clientID == "":
+		return errors.New("no provider configured: set TKCLI_ISSUER and TKCLI_CLIENT_ID (or --issuer and --client-id)")
+	case c.store != "auto" && c.store != "keyring" && c.store != "file":
+		return fmt.Errorf("--store %q: want auto, keyring or file", c.store)
+	case c.device && c.noBrowser:
+		return errors.New("--device and --no-browser do not go together")
+	case cmd == "get" && len(c.args) != 1:
+		return errors.New("usage: " + progName + " get URL")
+	case cmd != "get" && len(c.args) != 0:
+		return fmt.Errorf("unexpected argument %q", c.args[0])
+	}
+	if c.dir == "" {
+		base, err := os.UserConfigDir()
+		if err != nil {
+			return fmt.Errorf("no configuration directory (%v): set TKCLI_DIR or --dir", err)
+		}
+		c.dir = filepath.Join(base, progName)
+	}
+	if c.keyFile == "" {
+		c.keyFile = filepath.Join(c.dir, "file.key")
+	}
+	return nil
+}
+
+// parseParams parses "k=v,k2=v2".
+func parseParams(s string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("auth params: %q is not key=value", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func envBool(env func(string) string, name string) (bool, error) {
+	v := env(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("$%s=%q: want 1 or 0", name, v)
+	}
+	return b, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

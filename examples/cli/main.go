@@ -1,0 +1,144 @@
+// Command cli (tkcli) is a small command-line app that stays logged in to an
+// OpenID Provider the way gh or gcloud do, built on tokenkeeper:
+//
+//	tkcli login              log in with the system browser (loopback redirect, PKCE)
+//	tkcli login --device     log in on a machine without a browser (RFC 8628 device flow)
+//	tkcli login --no-browser print the login URL instead of opening a browser
+//	tkcli status             who is logged in, token expiry, session age, where tokens are stored
+//	tkcli token              print a fresh access token, for scripts: curl -H "Authorization: Bearer $(tkcli token)"
+//	tkcli get URL            GET URL with the access token and print the response body
+//	tkcli logout             revoke the tokens at the provider and delete them
+//
+// Build it with `go build -o tkcli ./examples/cli`. Configuration comes from
+// flags or environment variables (flags win): TKCLI_ISSUER and
+// TKCLI_CLIENT_ID are required; see `tkcli help`.
+//
+// Tokens are kept in the OS keyring (macOS Keychain, Windows Credential
+// Manager, the Secret Service on Linux). Where there is none (a server, a
+// container, a CI runner), tkcli says so and keeps them in an encrypted file
+// instead, whose key is a random 32-byte key in a 0600 file in the same
+// configuration directory (see store.go for what that protects against).
+//
+// Exit codes: 0 success, 1 failure, 2 bad usage, 4 not logged in (run
+// `tkcli login`). No command prints a token, except `token`, whose purpose
+// it is, and no error shows a stack trace.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/tokenkeeper/tokenkeeper/storage"
+)
+
+const progName = "tkcli"
+
+// Exit codes.
+const (
+	exitOK         = 0
+	exitFailure    = 1
+	exitUsage      = 2
+	exitLoginFirst = 4
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run runs one tkcli command with args (os.Args[1:]) and returns its exit
+// code. getenv supplies the environment (os.Getenv in main).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	return a.run(ctx, args)
+}
+
+// app is one invocation of tkcli: everything a command touches comes from
+// here, so tests run commands in-process.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	// openBrowser opens the login URL; nil: the system browser.
+	openBrowser func(ctx context.Context, url string) error
+	// newKeyring opens the keyring store; nil: storage.NewKeyring.
+	newKeyring func(storage.KeyringConfig) (storage.Store, error)
+}
+
+// run dispatches args to a command. A panic is reported as one line, not a
+// stack trace.
+func (a *app) run(ctx context.Context, args []string) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(a.stderr, "%s: internal error (%T); please report it\n", progName, r)
+			code = exitFailure
+		}
+	}()
+	if len(args) == 0 {
+		a.usage(a.stderr)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		a.usage(a.stdout)
+		return exitOK
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(a.stderr, "%s: unknown command %q\n\n", progName, name)
+		a.usage(a.stderr)
+		return exitUsage
+	}
+	cfg, err := a.parse(name, rest)
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s %s: %v\n", progName, name, err)
+		return exitUsage
+	}
+	return a.report(cmd(a, ctx, cfg))
+}
+
+// commands maps a command name to its implementation.
+var commands = map[string]func(*app, context.Context, *config) error{
+	"login":  (*app).login,
+	"status": (*app).status,
+	"token":  (*app).token,
+	"get":    (*app).get,
+	"logout": (*app).logout,
+}
+
+func (a *app) usage(w io.Writer) {
+	fmt.Fprintf(w, `%[1]s stays logged in to an OpenID Provider (a tokenkeeper example).
+
+Usage:
+  %[1]s login [--device | --no-browser] [--port N]
+  %[1]s status
+  %[1]s token [--min-valid 1m]
+  %[1]s get URL
+  %[1]s logout
+
+Every command takes these flags; each defaults to an environment variable:
+  --issuer URL        $TKCLI_ISSUER           the provider's issuer URL (required)
+  --client-id ID      $TKCLI_CLIENT_ID        a native (public) client registered there (required)
+                      $TKCLI_CLIENT_SECRET    only for providers that give native apps a secret (Google)
+  --scopes "a b"      $TKCLI_SCOPES           scopes besides openid and offline_access
+  --auth-params k=v,… $TKCLI_AUTH_PARAMS      e.g. prompt=consent, or access_type=offline for Google
+  --no-offline-access $TKCLI_NO_OFFLINE_ACCESS=1  do not ask for offline_access (Google)
+  --store MODE        $TKCLI_STORE            auto (default: the OS keyring, else an encrypted file), keyring or file
+  --dir DIR           $TKCLI_DIR              where files go (default: <user config dir>/%[1]s)
+  --key-file PATH     $TKCLI_KEY_FILE         the encrypted file store's key (default: DIR/file.key, created 0600)
+                      $TKCLI_KEYRING_SERVICE  the service name of the keyring entries (default: %[1]s)
+
+Run '%[1]s COMMAND -h' for a command's own flags.
+Exit codes: 0 ok, 1 failure, 2 bad usage, 4 not logged in.
+`, progName)
+}
