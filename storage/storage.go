@@ -15,8 +15,10 @@ var ErrNotFound = errors.New("storage: token not found")
 // Token is the record a [Store] persists for one account.
 //
 // Token holds secrets: its String, GoString, Format and LogValue methods
-// redact the access, refresh and ID tokens, so printing a Token with any fmt
-// verb or logging it with log/slog never reveals them.
+// redact the access, refresh and ID tokens, so printing a Token or a *Token
+// with any fmt verb or logging it with log/slog never reveals them.
+// encoding/json writes every field (slog's JSON handler uses it for a
+// Token nested in another value): a Token is data that stores serialise.
 type Token struct {
 	AccessToken  string
 	TokenType    string // as the token endpoint sent it, e.g. "Bearer"
@@ -45,29 +47,28 @@ func (t *Token) Clone() *Token {
 }
 
 // String describes t without revealing any token.
-func (t *Token) String() string {
-	if t == nil {
-		return "<nil>"
-	}
+//
+// String, GoString, Format and LogValue have value receivers so that a
+// Token value (a dereferenced *Token, a field or map element of another
+// type) is redacted too, not only a *Token. fmt prints a nil *Token as
+// <nil>; log/slog reports it as a LogValue panic, without secrets.
+func (t Token) String() string {
 	return fmt.Sprintf("storage.Token{AccessToken:%s TokenType:%q RefreshToken:%s IDToken:%s Scope:%q Expiry:%s RefreshExpiry:%s AuthTime:%s Version:%d}",
 		redacted(t.AccessToken), t.TokenType, redacted(t.RefreshToken), redacted(t.IDToken), t.Scope,
 		formatTime(t.Expiry), formatTime(t.RefreshExpiry), formatTime(t.AuthTime), t.Version)
 }
 
 // GoString is String: %#v never reveals a token either.
-func (t *Token) GoString() string { return t.String() }
+func (t Token) GoString() string { return t.String() }
 
 // Format implements fmt.Formatter so that every verb, %x and %q included,
 // prints the redacted form.
-func (t *Token) Format(f fmt.State, verb rune) {
+func (t Token) Format(f fmt.State, verb rune) {
 	fmt.Fprint(f, t.String())
 }
 
 // LogValue implements slog.LogValuer with the redacted fields.
-func (t *Token) LogValue() slog.Value {
-	if t == nil {
-		return slog.StringValue("<nil>")
-	}
+func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("access_token", redacted(t.AccessToken)),
 		slog.String("token_type", t.TokenType),
