@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -37,9 +38,20 @@ func (t *IDToken) Claims(v any) error {
 }
 
 // String describes the token by issuer, subject, audience and expiry.
-func (t *IDToken) String() string {
+// String, GoString, Format and LogValue have value receivers, so that no
+// form of an IDToken shows its nonce; fmt prints a nil *IDToken as <nil>.
+func (t IDToken) String() string {
 	return fmt.Sprintf("client.IDToken{Issuer:%q Subject:%q Audience:%q Expiry:%s}", t.Issuer, t.Subject, t.Audience, t.Expiry.UTC().Format(time.RFC3339))
 }
+
+// GoString is String: %#v never shows the nonce or the raw claims.
+func (t IDToken) GoString() string { return t.String() }
+
+// Format implements fmt.Formatter: every verb prints String.
+func (t IDToken) Format(f fmt.State, verb rune) { fmt.Fprint(f, t.String()) }
+
+// LogValue implements slog.LogValuer with String.
+func (t IDToken) LogValue() slog.Value { return slog.StringValue(t.String()) }
 
 // defaultSigningAlgs are the ID token algorithms accepted by default.
 var defaultSigningAlgs = []string{oidc.RS256}

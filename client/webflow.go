@@ -34,23 +34,22 @@ type AuthRequest struct {
 }
 
 // String describes r without its secrets; the URL is shown without its
-// query.
-func (r *AuthRequest) String() string {
-	if r == nil {
-		return "<nil>"
-	}
+// query. String, GoString, Format and LogValue have value receivers, so
+// that an AuthRequest value (e.g. a field of a session struct) is redacted
+// too; fmt prints a nil *AuthRequest as <nil>.
+func (r AuthRequest) String() string {
 	return fmt.Sprintf("client.AuthRequest{URL:%q RedirectURI:%q State:[REDACTED] Nonce:[REDACTED] Verifier:[REDACTED] Created:%s}",
 		redactURL(r.URL), redactURL(r.RedirectURI), r.Created.UTC().Format(time.RFC3339))
 }
 
 // GoString is String: %#v never reveals a secret either.
-func (r *AuthRequest) GoString() string { return r.String() }
+func (r AuthRequest) GoString() string { return r.String() }
 
 // Format implements fmt.Formatter: every verb prints String.
-func (r *AuthRequest) Format(f fmt.State, verb rune) { fmt.Fprint(f, r.String()) }
+func (r AuthRequest) Format(f fmt.State, verb rune) { fmt.Fprint(f, r.String()) }
 
 // LogValue implements slog.LogValuer without the secrets.
-func (r *AuthRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
+func (r AuthRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // AuthOption is an extra parameter of one authorization request; see
 // [AuthParam].
