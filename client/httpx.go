@@ -13,7 +13,8 @@ import (
 )
 
 // postForm POSTs form to endpoint with the client's authentication (as at
-// the token endpoint) and returns the status and the body (at most 1 MiB).
+// the token endpoint) and returns the status and the body (at most 1 MiB),
+// from which the client's credentials and form's token are removed.
 // Redirects are not followed.
 func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values) (int, []byte, error) {
 	v := make(url.Values, len(form)+2)
@@ -36,16 +37,18 @@ func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values)
 	if basic {
 		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
 	}
+	secrets := []string{c.cfg.ClientSecret, oauthwire.BasicCredentials(c.cfg.ClientID, c.cfg.ClientSecret), form.Get("token")}
 	resp, err := c.post.Do(req)
 	if err != nil {
-		return 0, nil, oauthwire.ScrubError(err, c.cfg.ClientSecret, form.Get("token"))
+		return 0, nil, oauthwire.ScrubError(err, secrets...)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, oauthwire.MaxBody))
 	if err != nil {
-		return resp.StatusCode, nil, oauthwire.ScrubError(err, c.cfg.ClientSecret, form.Get("token"))
+		return resp.StatusCode, nil, oauthwire.ScrubError(err, secrets...)
 	}
-	return resp.StatusCode, body, nil
+	// Some servers echo the request in their error_description.
+	return resp.StatusCode, []byte(oauthwire.Scrub(string(body), secrets...)), nil
 }
 
 // endpointError describes a non-success answer of a provider endpoint,

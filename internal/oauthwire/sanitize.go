@@ -1,6 +1,8 @@
 package oauthwire
 
 import (
+	"encoding/base64"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -52,6 +54,17 @@ func Scrub(s string, secrets ...string) string {
 		}
 	}
 	return s
+}
+
+// BasicCredentials returns the credentials of HTTP Basic client
+// authentication as the Authorization header carries them (RFC 6749
+// §2.3.1: id and secret form-encoded, joined by a colon, base64), so that
+// they can be scrubbed from what a server echoes. "" without a secret.
+func BasicCredentials(id, secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
 }
 
 // ScrubError returns err, or, when its text holds one of the secrets, an
