@@ -66,7 +66,7 @@ func (r *report) write(w io.Writer) error {
 	}
 	p("  sends (replays included)  %d", sends)
 	for _, k := range sortedKeys(t.SendStatus) {
-		p("    %-70s %d", k, t.SendStatus[k])
+		p("    %-80s %d", k, t.SendStatus[k])
 	}
 	p("expired tokens")
 	p("  handed out                forced by a fault %d, unforced %d", t.ExpiredHandouts.Forced, t.ExpiredHandouts.Unforced)
