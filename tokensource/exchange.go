@@ -98,9 +98,10 @@ func newTokenRequest(ctx context.Context, c *oauth2.Config, form url.Values) (*h
 }
 
 // requestSecrets lists what a token request carries that must never be
-// echoed back into an error: the client secret and every grant secret.
+// echoed back into an error: the client secret (also as HTTP Basic
+// credentials) and every grant secret.
 func requestSecrets(c *oauth2.Config, form url.Values) []string {
-	s := []string{c.ClientSecret}
+	s := []string{c.ClientSecret, oauthwire.BasicCredentials(c.ClientID, c.ClientSecret)}
 	for _, k := range []string{"refresh_token", "code", "code_verifier", "password", "device_code", "client_assertion", "subject_token"} {
 		s = append(s, form.Get(k))
 	}
