@@ -15,5 +15,18 @@
 // refresh token expired) is a [*LoginRequiredError] that matches
 // errors.Is(err, ErrLoginRequired) and carries its [Reason].
 //
+// # Use
+//
+// [New] makes a Source from a [Config]: the token endpoint and client
+// credentials (an [oauth2.Config]), the [storage.Store] and the account's
+// key in it. After an interactive login (package client runs one, or your
+// own code does), [Source.SetToken] stores its tokens; the next start of
+// the program finds them in the store. Put the Source in package
+// transport's Transport for an *http.Client, or pass it wherever an
+// [oauth2.TokenSource] goes. [Config.OnEvent] reports every refresh,
+// rotation and failure as an [Event]; [Source.Close] stops the background
+// refresh. [Exchange] sends a single token request, for grants the Source
+// does not run itself.
+//
 // See RFC 6749 §6 (refreshing an access token) and §5.2 (error responses).
 package tokensource

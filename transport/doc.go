@@ -1,4 +1,4 @@
-// Package transport provides [Transport], an [net/http.RoundTripper] that
+// Package transport provides [Transport], a [net/http.RoundTripper] that
 // authorizes requests with an OAuth 2.0 access token as [RFC 6750] describes:
 // "Authorization: Bearer <token>".
 //
