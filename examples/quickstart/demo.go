@@ -160,7 +160,7 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("step 5, log out: %w", err)
 	}
 	d.say.line("\nquickstart OK: 1 login, %s, %s saved encrypted, stored tokens reused by a second client, logged out with revocation (%.1fs)",
-		count(d.refreshes.Load(), "background refresh", "background refreshes"),
+		count(d.refreshes.Load(), "refresh", "refreshes"),
 		count(d.rotations.Load(), "rotated refresh token", "rotated refresh tokens"),
 		time.Since(d.start).Seconds())
 	return nil

@@ -101,7 +101,8 @@ func (d *demo) expire(ctx context.Context, acct *client.Account) error {
 		return err
 	}
 	left := time.Until(first.Expiry)
-	if first.Expiry.IsZero() || left > d.opts.maxWait {
+	forced := first.Expiry.IsZero() || left > d.opts.maxWait
+	if forced {
 		d.say.line("\n3. The access token is valid for %s: rather than wait, refresh it now, as a 401 from an API would", until(first.Expiry))
 		tok, err := src.TokenContext(ctx)
 		if err != nil {
@@ -125,7 +126,11 @@ func (d *demo) expire(ctx context.Context, acct *client.Account) error {
 	} else {
 		d.say.line("   refresh token %s kept: this provider does not rotate refresh tokens", fp(now.RefreshToken))
 	}
-	d.say.line("   the first access token %s has expired; the current one is %s", fp(first.AccessToken), fp(now.AccessToken))
+	if forced {
+		d.say.line("   the first access token %s was replaced by %s", fp(first.AccessToken), fp(now.AccessToken))
+	} else {
+		d.say.line("   the first access token %s has expired; the current one is %s", fp(first.AccessToken), fp(now.AccessToken))
+	}
 	return d.callAPI(ctx, acct, "")
 }
 
