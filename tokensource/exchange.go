@@ -59,13 +59,16 @@ func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, form url.V
 	if err != nil {
 		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Err: oauthwire.ScrubError(err, secrets...), netFail: true}
 	}
-	body = []byte(oauthwire.Scrub(string(body), secrets...))
+	// Secrets are scrubbed from what an error keeps, after decoding: a
+	// scrubbed body may no longer parse, and a success may rightly hold
+	// the refresh token that was sent (a provider that does not rotate).
+	scrubbed := func() []byte { return []byte(oauthwire.Scrub(string(body), secrets...)) }
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, responseError(resp, body, nil, errRedirect)
+		return nil, responseError(resp, scrubbed(), nil, errRedirect)
 	}
-	t, er, err := oauthwire.Parse(resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	t, er, err := oauthwire.Parse(resp.StatusCode, resp.Header.Get("Content-Type"), body, secrets...)
 	if t == nil {
-		return nil, responseError(resp, body, er, err)
+		return nil, responseError(resp, scrubbed(), er, err)
 	}
 	return record(t, now), nil
 }

@@ -57,8 +57,11 @@ type ErrorResponse struct {
 // well-formed success, an *ErrorResponse when the body carries an RFC 6749
 // error (whatever the status; some servers send errors with 200), or an
 // error wrapping [ErrMalformed]. status is the HTTP status code and
-// contentType the Content-Type header. Parse never panics.
-func Parse(status int, contentType string, body []byte) (*Token, *ErrorResponse, error) {
+// contentType the Content-Type header. secrets (what the request carried)
+// are removed from the error's description and URI once decoded, for
+// servers that echo the request; a success is returned as sent. Parse
+// never panics.
+func Parse(status int, contentType string, body []byte, secrets ...string) (*Token, *ErrorResponse, error) {
 	if len(body) > MaxBody {
 		return nil, nil, fmt.Errorf("%w: body larger than %d bytes", ErrMalformed, MaxBody)
 	}
@@ -67,7 +70,7 @@ func Parse(status int, contentType string, body []byte) (*Token, *ErrorResponse,
 		return nil, nil, err
 	}
 	if _, ok := fields["error"]; ok {
-		er, err := parseError(fields)
+		er, err := parseError(fields, secrets)
 		return nil, er, err
 	}
 	if status < 200 || status > 299 {
@@ -141,14 +144,14 @@ func decodeForm(body []byte) (map[string]any, error) {
 	return fields, nil
 }
 
-func parseError(fields map[string]any) (*ErrorResponse, error) {
+func parseError(fields map[string]any, secrets []string) (*ErrorResponse, error) {
 	code, ok := fields["error"].(string)
 	if !ok || code == "" || !isCode(code) {
 		return nil, fmt.Errorf("%w: error member is not an RFC 6749 error code", ErrMalformed)
 	}
 	desc, _ := fields["error_description"].(string)
 	uri, _ := fields["error_uri"].(string)
-	return &ErrorResponse{Code: code, Description: sanitize(desc, 300), URI: sanitize(uri, 300)}, nil
+	return &ErrorResponse{Code: code, Description: sanitize(Scrub(desc, secrets...), 300), URI: sanitize(Scrub(uri, secrets...), 300)}, nil
 }
 
 // isCode reports whether s uses only the characters RFC 6749 §5.2 allows
