@@ -102,7 +102,7 @@ func (c *Client) deviceAuthorization(ctx context.Context) (*deviceAuth, error) {
 		return nil, &EndpointError{Endpoint: "device authorization", Err: err}
 	}
 	if status != http.StatusOK {
-		return nil, endpointError("device authorization", status, body)
+		return nil, endpointError("device authorization", status, body, c.formSecrets(form)...)
 	}
 	var da deviceAuth
 	if err := json.Unmarshal(body, &da); err != nil {

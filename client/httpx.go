@@ -13,8 +13,7 @@ import (
 )
 
 // postForm POSTs form to endpoint with the client's authentication (as at
-// the token endpoint) and returns the status and the body (at most 1 MiB),
-// from which the client's credentials and form's token are removed.
+// the token endpoint) and returns the status and the body (at most 1 MiB).
 // Redirects are not followed.
 func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values) (int, []byte, error) {
 	v := make(url.Values, len(form)+2)
@@ -37,7 +36,7 @@ func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values)
 	if basic {
 		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
 	}
-	secrets := []string{c.cfg.ClientSecret, oauthwire.BasicCredentials(c.cfg.ClientID, c.cfg.ClientSecret), form.Get("token")}
+	secrets := c.formSecrets(form)
 	resp, err := c.post.Do(req)
 	if err != nil {
 		return 0, nil, oauthwire.ScrubError(err, secrets...)
@@ -47,15 +46,23 @@ func (c *Client) postForm(ctx context.Context, endpoint string, form url.Values)
 	if err != nil {
 		return resp.StatusCode, nil, oauthwire.ScrubError(err, secrets...)
 	}
-	// Some servers echo the request in their error_description.
-	return resp.StatusCode, []byte(oauthwire.Scrub(string(body), secrets...)), nil
+	return resp.StatusCode, body, nil
+}
+
+// formSecrets lists what postForm sends that must never be echoed back
+// into an error: the client secret, also as HTTP Basic credentials, and
+// form's token.
+func (c *Client) formSecrets(form url.Values) []string {
+	return []string{c.cfg.ClientSecret, oauthwire.BasicCredentials(c.cfg.ClientID, c.cfg.ClientSecret), form.Get("token")}
 }
 
 // endpointError describes a non-success answer of a provider endpoint,
-// with its RFC 6749 §5.2 error when the body carries one.
-func endpointError(endpoint string, status int, body []byte) *EndpointError {
+// with its RFC 6749 §5.2 error when the body carries one. secrets (what
+// the request carried) are removed from the description, for servers that
+// echo the request.
+func endpointError(endpoint string, status int, body []byte, secrets ...string) *EndpointError {
 	e := &EndpointError{Endpoint: endpoint, StatusCode: status}
-	if _, er, _ := oauthwire.Parse(status, "application/json", body); er != nil {
+	if _, er, _ := oauthwire.Parse(status, "application/json", body, secrets...); er != nil {
 		e.Code, e.Description = er.Code, er.Description
 	}
 	return e

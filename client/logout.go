@@ -78,7 +78,7 @@ func (c *Client) revoke(ctx context.Context, token, hint string) error {
 	if status == http.StatusOK {
 		return nil
 	}
-	e := endpointError("revocation", status, body)
+	e := endpointError("revocation", status, body, c.formSecrets(form)...)
 	if hint == "access_token" && e.Code == "unsupported_token_type" {
 		return nil
 	}

@@ -103,7 +103,7 @@ func (a *Account) getUserInfo(ctx context.Context) ([]byte, error) {
 		return nil, &EndpointError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, endpointError("userinfo", resp.StatusCode, a.scrubTokens(ctx, body))
+		return nil, endpointError("userinfo", resp.StatusCode, body, a.tokens(ctx)...)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
 		return nil, &EndpointError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Err: fmt.Errorf("%w: Content-Type %q is not application/json", tokensource.ErrMalformedResponse, oauthwire.Sanitize(mt, 64))}
@@ -111,12 +111,12 @@ func (a *Account) getUserInfo(ctx context.Context) ([]byte, error) {
 	return body, nil
 }
 
-// scrubTokens returns body without the account's tokens, for servers that
-// echo the request (its Authorization header) in their errors.
-func (a *Account) scrubTokens(ctx context.Context, body []byte) []byte {
+// tokens returns the account's current tokens, to keep them out of errors
+// of servers that echo the request (its Authorization header).
+func (a *Account) tokens(ctx context.Context) []string {
 	rec, err := a.src.Current(ctx)
 	if err != nil {
-		return body
+		return nil
 	}
-	return []byte(oauthwire.Scrub(string(body), rec.AccessToken, rec.RefreshToken, rec.IDToken))
+	return []string{rec.AccessToken, rec.RefreshToken, rec.IDToken}
 }
