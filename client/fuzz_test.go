@@ -103,6 +103,9 @@ func fuzzSeeds() []fuzzSeed {
 		"/callback?error=access_denied&error_description=%253Cscript%253E&"+st,         // double encoding
 		"/callback?error=access_denied&error_description=&lt;script&gt;&"+st,
 		"/callback?code=c&"+st+"&iss="+xss,
+		// Codes the token endpoint echoes JSON-escaped (testdata has the
+		// finding: '"000000').
+		"/callback?code=%22quoted%5Cback%26amp%3Cx%3E&"+st,
 	)
 	// Huge values.
 	add(false, "GET",
