@@ -55,6 +55,7 @@ func TestBackgroundRefreshBlocksNoCaller(t *testing.T) {
 	if n := srv.Refreshes(); n < 2 {
 		t.Errorf("got %d refreshes over 4.5 s of 2 s tokens, want at least 2", n)
 	}
+	f.src.Close() // waits for a background refresh still in flight
 	if r := srv.Requests(); r != srv.Refreshes() {
 		t.Errorf("got %d requests for %d refreshes, want one request each", r, srv.Refreshes())
 	}
