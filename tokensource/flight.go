@@ -17,7 +17,7 @@ type flight struct {
 
 // join returns the running flight, or starts one. The flight runs on a
 // context detached from ctx (its values are kept, its cancellation is not)
-// and bounded by RefreshTimeout and Close (see inTransit).
+// and bounded by RefreshTimeout and Close (see run).
 func (s *Source) join(ctx context.Context, rejected string) (*flight, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -36,26 +36,18 @@ func (s *Source) join(ctx context.Context, rejected string) (*flight, error) {
 
 func (s *Source) fly(f *flight, parent context.Context, rejected string) {
 	defer s.wg.Done()
-	// Close ends the refresh (ctx) but not a token request already sent
-	// (sent, see inTransit): the provider may have rotated the refresh
-	// token before answering, and the answer must be saved, not lost.
-	sent, cancelSent := context.WithTimeout(parent, s.cfg.RefreshTimeout)
-	ctx, cancel := context.WithCancel(context.WithValue(sent, inTransitKey{}, sent))
-	stop := context.AfterFunc(s.closing, cancel)
-	var events []Event
+	r := s.newRun(parent)
 	func() {
 		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("tokensource: refresh panicked", slog.String("key", s.cfg.Key), slog.String("panic", fmt.Sprintf("%T", r)), slog.String("stack", string(debug.Stack())))
-				f.e, f.err = nil, fmt.Errorf("tokensource: refresh panicked (%T)", r)
+			if p := recover(); p != nil {
+				s.log.Error("tokensource: refresh panicked", slog.String("key", s.cfg.Key), slog.String("panic", fmt.Sprintf("%T", p)), slog.String("stack", string(debug.Stack())))
+				f.e, f.err = nil, fmt.Errorf("tokensource: refresh panicked (%T)", p)
 			}
 		}()
-		f.e, f.err = s.refresh(ctx, rejected, &events)
+		f.e, f.err = s.refresh(r, rejected)
 	}()
-	stop()
-	cancel()
-	cancelSent()
-	s.emitAll(events)
+	r.end()
+	s.emitAll(r.events)
 	s.mu.Lock()
 	s.inflight = nil
 	s.scheduleLocked(f)
@@ -63,20 +55,28 @@ func (s *Source) fly(f *flight, parent context.Context, rejected string) {
 	close(f.done)
 }
 
-// inTransitKey is the context key under which fly keeps the context that
-// a token request in transit runs on.
-type inTransitKey struct{}
-
-// inTransit returns the context for a token request that is being sent and
-// for handling its answer (CheckRefresh, the save): a flight's ctx without
-// Close's cancellation, still bounded by RefreshTimeout. Outside a flight
-// it returns ctx.
-func inTransit(ctx context.Context) context.Context {
-	if c, ok := ctx.Value(inTransitKey{}).(context.Context); ok {
-		return c
-	}
-	return ctx
+// run is one refresh's working state, handed down the refresh path.
+type run struct {
+	// ctx ends with RefreshTimeout or Close: waiting for the lock, retry
+	// delays and requests not yet sent stop at once when Close is called.
+	ctx context.Context
+	// sent ends only with RefreshTimeout. A token request already sent,
+	// and the handling of its answer (CheckRefresh, the save), run on it:
+	// the provider may have rotated the refresh token before answering,
+	// and that answer must be saved, not dropped by Close.
+	sent   context.Context
+	events []Event // emitted by fly once every lock is released
+	end    func()
 }
+
+func (s *Source) newRun(parent context.Context) *run {
+	sent, cancelSent := context.WithTimeout(parent, s.cfg.RefreshTimeout)
+	ctx, cancel := context.WithCancel(sent)
+	stop := context.AfterFunc(s.closing, cancel)
+	return &run{ctx: ctx, sent: sent, end: func() { stop(); cancel(); cancelSent() }}
+}
+
+func (r *run) add(ev Event) { r.events = append(r.events, ev) }
 
 // kick starts one background refresh for the current entry, which is
 // stale but valid. Called on the hot path: after the first call in the

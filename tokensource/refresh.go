@@ -21,16 +21,15 @@ const (
 )
 
 // refresh brings the Source to a fresh token other than rejected. It runs
-// in a flight; events are appended for the flight to emit once every lock
-// is released.
-func (s *Source) refresh(ctx context.Context, rejected string, events *[]Event) (*entry, error) {
+// in a flight.
+func (s *Source) refresh(r *run, rejected string) (*entry, error) {
 	if e := s.cur.Load(); s.done(e, rejected) {
 		return e, nil
 	}
 	var out *entry
-	err := s.exclusive(ctx, func(ctx context.Context) error {
+	err := s.exclusive(r.ctx, func(context.Context) error {
 		var err error
-		out, err = s.refreshLocked(ctx, rejected, events)
+		out, err = s.refreshLocked(r, rejected)
 		return err
 	})
 	return out, err
@@ -44,12 +43,12 @@ func (s *Source) done(e *entry, rejected string) bool {
 // refreshLocked is the cross-process algorithm: reload, adopt a newer
 // stored token if it is fresh, otherwise obtain a new one, save, publish.
 // It runs holding the store's lock.
-func (s *Source) refreshLocked(ctx context.Context, rejected string, events *[]Event) (*entry, error) {
+func (s *Source) refreshLocked(r *run, rejected string) (*entry, error) {
 	cur := s.cur.Load()
 	if s.done(cur, rejected) { // another writer finished while we waited for the lock
 		return cur, nil
 	}
-	rec, err := s.newest(ctx, cur, events)
+	rec, err := s.newest(r, cur)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +59,7 @@ func (s *Source) refreshLocked(ctx context.Context, rejected string, events *[]E
 		if cur != nil && cur.err != nil {
 			return nil, cur.err // keep the reason, e.g. the provider's error
 		}
-		return nil, s.dead(&LoginRequiredError{Reason: ReasonNoToken}, "", events)
+		return nil, s.dead(r, &LoginRequiredError{Reason: ReasonNoToken}, "")
 	}
 	if rec != nil {
 		if cur != nil && cur.err != nil && rec.RefreshToken != "" && rec.RefreshToken == cur.deadRT {
@@ -72,13 +71,13 @@ func (s *Source) refreshLocked(ctx context.Context, rejected string, events *[]E
 		// as the lead is capped at half of what remains of its life.
 		if e := s.newEntry(rec); !sameRecord(cur, rec) && e.fresh(s.clock()) && rec.AccessToken != rejected {
 			if cur != nil && cur.rec != nil {
-				*events = append(*events, s.eventFor(EventAdopted, rec, nil))
+				r.add(s.eventFor(EventAdopted, rec, nil))
 			}
 			s.publish(e)
 			return e, nil
 		}
 	}
-	return s.obtain(ctx, rec, events, false)
+	return s.obtain(r, rec, false)
 }
 
 // sameRecord reports whether rec is the record cur was made from.
@@ -89,8 +88,8 @@ func sameRecord(cur *entry, rec *storage.Token) bool {
 // newest returns the newest record: the stored one, or this Source's own
 // when a save failed and the store lags behind; that one is saved again
 // first, so no peer redeems the refresh token it replaced.
-func (s *Source) newest(ctx context.Context, cur *entry, events *[]Event) (*storage.Token, error) {
-	stored, err := s.store.Load(ctx, s.cfg.Key)
+func (s *Source) newest(r *run, cur *entry) (*storage.Token, error) {
+	stored, err := s.store.Load(r.ctx, s.cfg.Key)
 	if errors.Is(err, storage.ErrNotFound) {
 		stored, err = nil, nil
 	}
@@ -100,20 +99,20 @@ func (s *Source) newest(ctx context.Context, cur *entry, events *[]Event) (*stor
 	if cur == nil || !cur.unsaved || stored != nil && stored.Version >= cur.rec.Version {
 		return stored, nil
 	}
-	if err := s.save(ctx, cur.rec); err != nil {
-		*events = append(*events, s.eventFor(EventSaveFailed, cur.rec, err))
+	if err := s.save(r.ctx, cur.rec); err != nil {
+		r.add(s.eventFor(EventSaveFailed, cur.rec, err))
 		return cur.rec, nil
 	}
 	saved := *cur
 	saved.unsaved = false
 	s.publish(&saved)
-	*events = append(*events, s.eventFor(EventSaved, cur.rec, nil))
+	r.add(s.eventFor(EventSaved, cur.rec, nil))
 	return cur.rec, nil
 }
 
 // obtain gets a new token from the provider, saves it and publishes it.
 // rec is the newest record (nil only with GrantClientCredentials).
-func (s *Source) obtain(ctx context.Context, rec *storage.Token, events *[]Event, reread bool) (*entry, error) {
+func (s *Source) obtain(r *run, rec *storage.Token, reread bool) (*entry, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if s.cfg.Grant == GrantClientCredentials {
 		if len(s.cfg.OAuth2.Scopes) > 0 {
@@ -121,67 +120,67 @@ func (s *Source) obtain(ctx context.Context, rec *storage.Token, events *[]Event
 		}
 	} else {
 		if err := s.checkLogin(rec); err != nil {
-			return nil, s.dead(err, rec.RefreshToken, events)
+			return nil, s.dead(r, err, rec.RefreshToken)
 		}
 		form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rec.RefreshToken}}
 	}
-	t, err := s.post(ctx, form)
+	t, err := s.post(r, form)
 	if err != nil {
-		return s.failed(ctx, rec, err, events, reread)
+		return s.failed(r, rec, err, reread)
 	}
 	n := merge(rec, t, versionOf(s.record()))
 	if s.cfg.CheckRefresh != nil {
 		// A panic counts as a refusal: the tokens were not vetted.
-		if err := s.guard("CheckRefresh", func() error { return s.cfg.CheckRefresh(inTransit(ctx), rec.Clone(), n) }); err != nil {
+		if err := s.guard("CheckRefresh", func() error { return s.cfg.CheckRefresh(r.sent, rec.Clone(), n) }); err != nil {
 			deadRT := ""
 			if rec != nil {
 				deadRT = rec.RefreshToken
-				s.compareAndDelete(ctx, deadRT) // rotated away: it is dead either way
+				s.compareAndDelete(r.ctx, deadRT) // rotated away: it is dead either way
 			}
-			return nil, s.dead(&LoginRequiredError{Reason: ReasonCheckFailed, Err: err}, deadRT, events)
+			return nil, s.dead(r, &LoginRequiredError{Reason: ReasonCheckFailed, Err: err}, deadRT)
 		}
 	}
 	e := s.newEntry(n)
-	saveErr := s.save(inTransit(ctx), n) // even after Close: the old refresh token may be dead
+	saveErr := s.save(r.sent, n) // even after Close: the old refresh token may be dead
 	e.unsaved = saveErr != nil
 	s.publish(e) // only now, after the save, do callers see the new token
-	*events = append(*events, s.eventFor(EventRefreshed, n, nil))
+	r.add(s.eventFor(EventRefreshed, n, nil))
 	if rec != nil && n.RefreshToken != rec.RefreshToken {
-		*events = append(*events, s.eventFor(EventRotated, n, nil))
+		r.add(s.eventFor(EventRotated, n, nil))
 	}
 	if saveErr != nil {
-		*events = append(*events, s.eventFor(EventSaveFailed, n, saveErr))
+		r.add(s.eventFor(EventSaveFailed, n, saveErr))
 	}
 	return e, nil
 }
 
 // failed handles a failed token request for rec.
-func (s *Source) failed(ctx context.Context, rec *storage.Token, err error, events *[]Event, reread bool) (*entry, error) {
+func (s *Source) failed(r *run, rec *storage.Token, err error, reread bool) (*entry, error) {
 	var te *Error
 	login, del := false, false
 	if errors.As(err, &te) {
 		login, del = loginRequiredCode(te.Code)
 	}
 	if !login || rec == nil {
-		*events = append(*events, s.eventFor(EventRefreshFailed, rec, err))
+		r.add(s.eventFor(EventRefreshFailed, rec, err))
 		return nil, err
 	}
 	// A peer may have rotated the token while our request was out, or the
 	// response that carried our rotated token was lost: look once more.
 	if !reread {
-		if again, lerr := s.store.Load(ctx, s.cfg.Key); lerr == nil && again.RefreshToken != "" && again.RefreshToken != rec.RefreshToken {
+		if again, lerr := s.store.Load(r.ctx, s.cfg.Key); lerr == nil && again.RefreshToken != "" && again.RefreshToken != rec.RefreshToken {
 			if e := s.newEntry(again); e.fresh(s.clock()) {
 				s.publish(e)
-				*events = append(*events, s.eventFor(EventAdopted, again, nil))
+				r.add(s.eventFor(EventAdopted, again, nil))
 				return e, nil
 			}
-			return s.obtain(ctx, again, events, true)
+			return s.obtain(r, again, true)
 		}
 	}
 	if del {
-		s.compareAndDelete(ctx, rec.RefreshToken)
+		s.compareAndDelete(r.ctx, rec.RefreshToken)
 	}
-	return nil, s.dead(&LoginRequiredError{Reason: ReasonRejected, Err: err}, rec.RefreshToken, events)
+	return nil, s.dead(r, &LoginRequiredError{Reason: ReasonRejected, Err: err}, rec.RefreshToken)
 }
 
 // compareAndDelete deletes the stored record if it still holds the dead
@@ -200,9 +199,9 @@ func (s *Source) compareAndDelete(ctx context.Context, rt string) {
 }
 
 // dead publishes that a login is required and returns err.
-func (s *Source) dead(err error, deadRT string, events *[]Event) error {
+func (s *Source) dead(r *run, err error, deadRT string) error {
 	s.publish(deadEntry(err, deadRT))
-	*events = append(*events, s.eventFor(EventLoginRequired, nil, err))
+	r.add(s.eventFor(EventLoginRequired, nil, err))
 	return err
 }
 
@@ -221,14 +220,16 @@ func (s *Source) checkLogin(rec *storage.Token) error {
 }
 
 // post sends the token request, retrying temporary failures with
-// exponential backoff or the server's Retry-After, within ctx.
-func (s *Source) post(ctx context.Context, form url.Values) (*storage.Token, error) {
+// exponential backoff or the server's Retry-After, within r.ctx. A request
+// is only sent while r.ctx lives, but runs on r.sent: Close does not cut
+// off an answer that may carry a rotated refresh token.
+func (s *Source) post(r *run, form url.Values) (*storage.Token, error) {
+	ctx := r.ctx
 	for attempt := 1; ; attempt++ {
-		rctx := ctx // once Close has ended ctx, no request is sent
-		if ctx.Err() == nil {
-			rctx = inTransit(ctx) // one sent is not ended by Close
+		if err := ctx.Err(); err != nil {
+			return nil, &Error{Err: err, netFail: true}
 		}
-		t, err := exchange(rctx, s.hc, s.cfg.OAuth2, form, s.clock())
+		t, err := exchange(r.sent, s.hc, s.cfg.OAuth2, form, s.clock())
 		var te *Error
 		if err == nil || !errors.As(err, &te) || !te.Temporary() || attempt == maxAttempts || ctx.Err() != nil {
 			return t, err
