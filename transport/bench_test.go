@@ -31,8 +31,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 		name string
 		rt   http.RoundTripper
 	}{
-		{"tokenkeeper", &Transport{Source: oauth2.StaticTokenSource(tok), Base: stub}},
-		{"oauth2.Transport", &oauth2.Transport{Source: oauth2.StaticTokenSource(tok), Base: stub}},
+		{"impl=tokenkeeper", &Transport{Source: oauth2.StaticTokenSource(tok), Base: stub}},
+		{"impl=oauth2.Transport", &oauth2.Transport{Source: oauth2.StaticTokenSource(tok), Base: stub}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
