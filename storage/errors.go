@@ -29,6 +29,14 @@ var (
 	// The message names the fix, e.g. "chmod 600 <path>".
 	ErrInsecurePermissions = errors.New("storage: insecure permissions")
 
+	// ErrStale is returned by Save when the store already holds a record
+	// for the key whose Version is at or above the one being saved: a
+	// newer record was written since the caller loaded its own, and
+	// writing would replace it with an older one. The stored record is
+	// left as it is; load it and adopt it. A record saved with Version 0
+	// is unversioned and is never refused for this reason.
+	ErrStale = errors.New("storage: a newer record is stored")
+
 	// ErrLockTimeout is returned by Lock when its context is done (deadline
 	// or cancellation) before the lock was acquired. The error also wraps
 	// the context's error.
