@@ -37,7 +37,51 @@ type entry struct {
 
 	unsaved bool  // rec is newer than what the store holds: a save failed
 	err     error // with tok == nil: the sticky error (a login is required)
-	deadRT  string
+	// With err: the record whose refresh token the provider refused (or
+	// that was forgotten), and the highest Version the Source had seen.
+	// A stored record that is not that one is a new login.
+	deadRT      string
+	deadVersion uint64
+}
+
+// usable reports whether e's token is fresh at now and is not rejected.
+func (e *entry) usable(now time.Time, rejected string) bool {
+	return e.tok != nil && e.fresh(now) && e.tok.AccessToken != rejected
+}
+
+// version is the Version of e's record, or for an entry without one the
+// highest Version its Source had seen. A nil entry has version 0.
+func (e *entry) version() uint64 {
+	switch {
+	case e == nil:
+		return 0
+	case e.rec != nil:
+		return e.rec.Version
+	}
+	return e.deadVersion
+}
+
+// isDead reports whether rec is the record that made e a dead entry:
+// its refresh token, at no higher Version. A record at a higher Version
+// was saved since (a new login, or a peer's refresh) even if it carries
+// the same refresh token, as providers that do not rotate issue it.
+func (e *entry) isDead(rec *storage.Token) bool {
+	return rec.RefreshToken == e.deadRT && rec.Version <= e.deadVersion
+}
+
+// olderThan reports whether stored should replace e: e has no record
+// (none loaded yet, or a login is required and stored is not the dead
+// record), or stored has a higher Version, or the same Version with other
+// tokens while e's record is saved (the store, which every peer reads, is
+// the tie-breaker). A Source never adopts a lower Version.
+func (e *entry) olderThan(stored *storage.Token) bool {
+	switch {
+	case e == nil || e.rec == nil:
+		return true
+	case stored.Version != e.rec.Version:
+		return stored.Version > e.rec.Version
+	}
+	return !e.unsaved && (stored.AccessToken != e.rec.AccessToken || stored.RefreshToken != e.rec.RefreshToken)
 }
 
 // fresh reports whether the token needs no refresh at now. (TokenContext
@@ -84,9 +128,15 @@ func newEntry(rec *storage.Token, now time.Time, lead time.Duration, sessionEnd 
 }
 
 // deadEntry is the state after a login became required: no token, err
-// returned to every caller until a new token is stored.
-func deadEntry(err error, deadRT string) *entry {
-	return &entry{err: err, deadRT: deadRT}
+// returned to every caller until a new token is stored. dead is the
+// record whose refresh token died (nil when none) and seen the highest
+// Version the Source had seen.
+func deadEntry(err error, dead *storage.Token, seen uint64) *entry {
+	e := &entry{err: err, deadVersion: seen}
+	if dead != nil {
+		e.deadRT, e.deadVersion = dead.RefreshToken, max(seen, dead.Version)
+	}
+	return e
 }
 
 // oauthToken is the token handed to callers. It carries no refresh token:

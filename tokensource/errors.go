@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +20,14 @@ var ErrLoginRequired = errors.New("tokensource: login required")
 // token_type, an out-of-range expires_in, duplicate members, a body over
 // 1 MiB, and the like.
 var ErrMalformedResponse = oauthwire.ErrMalformed
+
+// ErrInvalidClient matches, with errors.Is, an [*Error] in which the
+// token endpoint refused the client itself (invalid_client or
+// unauthorized_client): its credentials or its registration are wrong.
+// A new login would not help, so it is not [ErrLoginRequired]; it is not
+// temporary either, and the Source asks again only on its back-off
+// schedule.
+var ErrInvalidClient = errors.New("tokensource: the token endpoint refused the client")
 
 // ErrClosed is returned by a [Source] that needs to refresh after Close.
 var ErrClosed = errors.New("tokensource: source closed")
@@ -74,11 +83,21 @@ type LoginRequiredError struct {
 	Err    error // the provider's *Error for ReasonRejected, CheckRefresh's error for ReasonCheckFailed, else nil
 }
 
-func (e *LoginRequiredError) Error() string {
+func (e LoginRequiredError) Error() string {
 	if e.Err != nil {
 		return "tokensource: login required: " + e.Reason.String() + ": " + e.Err.Error()
 	}
 	return "tokensource: login required: " + e.Reason.String()
+}
+
+// MarshalJSON writes the error string and the reason, so that a
+// LoginRequiredError nested in a value logged by slog's JSON handler
+// shows nothing its error string does not.
+func (e LoginRequiredError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Error  string `json:"error"`
+		Reason string `json:"reason"`
+	}{e.Error(), e.Reason.String()})
 }
 
 // Is reports whether target is [ErrLoginRequired].
@@ -113,23 +132,48 @@ type Error struct {
 	Err error
 
 	netFail bool // the request or the response body failed in transit
+
+	// A successful answer refused for another reason (e.g. a malformed
+	// expires_in) may still have rotated the refresh token: the new one
+	// and its expiry, kept only to be saved. "" when none.
+	rotated       string
+	rotatedExpiry time.Time
 }
 
-func (e *Error) Error() string {
+func (e Error) Error() string {
 	return oauthwire.ErrorString("tokensource: token endpoint", e.Code, e.Description, e.Err, e.StatusCode)
 }
 
-// GoString keeps %#v to the error string, so the Header and Body are
-// never dumped by accident.
-func (e *Error) GoString() string { return fmt.Sprintf("&tokensource.Error{%q}", e.Error()) }
+// Format implements fmt.Formatter: every verb prints the error string,
+// so neither the Header nor the Body is dumped by accident, for an Error
+// value or pointer alike.
+func (e Error) Format(f fmt.State, verb rune) { fmt.Fprint(f, e.Error()) }
+
+// MarshalJSON writes the error string, code and status only, so that an
+// Error nested in another value logged by slog's JSON handler shows no
+// Header or Body.
+func (e Error) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Error      string `json:"error"`
+		Code       string `json:"code,omitempty"`
+		StatusCode int    `json:"status,omitempty"`
+	}{e.Error(), e.Code, e.StatusCode})
+}
+
+// Is reports whether target is [ErrInvalidClient] and the endpoint
+// refused the client.
+func (e *Error) Is(target error) bool {
+	return target == ErrInvalidClient && !e.Temporary() && (e.Code == "invalid_client" || e.Code == "unauthorized_client")
+}
 
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Temporary reports whether the same request may succeed later: the
 // request or the response failed in transit (refused, reset, timed out,
-// TLS failure), or the server answered 408, 429 or 5xx, or sent the error
-// codes temporarily_unavailable or server_error.
+// TLS failure), or the server answered 408, 429 or any 5xx, whatever error
+// code it sent, or sent the error codes temporarily_unavailable or
+// server_error.
 func (e *Error) Temporary() bool {
 	switch {
 	case e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
@@ -140,17 +184,14 @@ func (e *Error) Temporary() bool {
 	return e.netFail
 }
 
-// loginRequiredCode reports whether the provider's error code means the
-// refresh token will never work again. invalid_grant is the RFC's code;
-// some providers answer a dead refresh token with invalid_request, which
-// can never succeed on retry either, so it also asks for a login (but the
-// stored token is kept: the provider did not say the grant is dead).
-func loginRequiredCode(code string) (login, deleteStored bool) {
-	switch code {
-	case "invalid_grant":
-		return true, true
-	case "invalid_request":
-		return true, false
+// loginRequired reports whether the answer means the refresh token will
+// never work again: invalid_grant (RFC 6749 §5.2), and, on a refresh-token
+// grant, invalid_request, which some providers (Dex) send for a spent or
+// unknown refresh token and which can never succeed on retry either. A
+// temporary answer (any 5xx, 408, 429) never does, whatever its code.
+func (e *Error) loginRequired(g Grant) bool {
+	if e.Temporary() {
+		return false
 	}
-	return false, false
+	return e.Code == "invalid_grant" || e.Code == "invalid_request" && g == GrantRefreshToken
 }

@@ -45,6 +45,10 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	login, err := src.Current(ctx) // the login's record, before the refresh below
+	if err != nil {
+		log.Fatal(err)
+	}
 	tok, err := src.Token() // refreshes: no valid token to hand out
 	if err != nil {
 		log.Fatal(err)
@@ -55,7 +59,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("stored refresh token rotated:", rec.RefreshToken != refresh, "version:", rec.Version)
+	fmt.Println("stored refresh token rotated:", rec.RefreshToken != refresh, "version bumped by one:", rec.Version == login.Version+1)
 
 	hc := &http.Client{Transport: &transport.Transport{Source: src}}
 	resp, err := hc.Get(srv.URL + "/resource")
@@ -68,7 +72,7 @@ func Example() {
 	// event: refreshed
 	// event: rotated
 	// new access token: true
-	// stored refresh token rotated: true version: 2
+	// stored refresh token rotated: true version bumped by one: true
 	// GET /resource: 200 OK
 }
 

@@ -57,18 +57,28 @@ func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, form url.V
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, oauthwire.MaxBody+1))
 	if err != nil {
-		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Err: oauthwire.ScrubError(err, secrets...), netFail: true}
+		return nil, &Error{StatusCode: resp.StatusCode, Header: scrubHeader(resp.Header, secrets), Err: oauthwire.ScrubError(err, secrets...), netFail: true}
 	}
 	// Secrets are scrubbed from what an error keeps, after decoding: a
 	// scrubbed body may no longer parse, and a success may rightly hold
 	// the refresh token that was sent (a provider that does not rotate).
-	scrubbed := func() []byte { return []byte(oauthwire.Scrub(string(body), secrets...)) }
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, responseError(resp, scrubbed(), nil, errRedirect)
+		secrets = append(secrets, oauthwire.Secrets(body)...)
+		return nil, responseError(resp, []byte(oauthwire.Scrub(string(body), secrets...)), nil, errRedirect, secrets)
 	}
 	t, er, err := oauthwire.Parse(resp.StatusCode, resp.Header.Get("Content-Type"), body, secrets...)
 	if t == nil {
-		return nil, responseError(resp, scrubbed(), er, err)
+		// What the answer carries is as secret as what the request did.
+		secrets = append(secrets, oauthwire.Secrets(body)...)
+		e := responseError(resp, []byte(oauthwire.Scrub(string(body), secrets...)), er, err, secrets)
+		if er == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			var life int64
+			e.rotated, life = oauthwire.Rotated(resp.Header.Get("Content-Type"), body)
+			if life > 0 {
+				e.rotatedExpiry = now.Round(0).Add(time.Duration(life) * time.Second)
+			}
+		}
+		return nil, e
 	}
 	return record(t, now), nil
 }
@@ -111,10 +121,10 @@ func requestSecrets(c *oauth2.Config, form url.Values) []string {
 	return s
 }
 
-func responseError(resp *http.Response, body []byte, er *oauthwire.ErrorResponse, cause error) *Error {
+func responseError(resp *http.Response, body []byte, er *oauthwire.ErrorResponse, cause error, secrets []string) *Error {
 	e := &Error{
 		StatusCode: resp.StatusCode,
-		Header:     resp.Header,
+		Header:     scrubHeader(resp.Header, secrets),
 		Body:       bytes.Clone(body[:min(len(body), maxErrorBody)]),
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Err:        cause,
@@ -123,6 +133,18 @@ func responseError(resp *http.Response, body []byte, er *oauthwire.ErrorResponse
 		e.Code, e.Description, e.URI = er.Code, er.Description, er.URI
 	}
 	return e
+}
+
+// scrubHeader returns a copy of h with the secrets removed from every
+// value, for endpoints that echo the request into their headers.
+func scrubHeader(h http.Header, secrets []string) http.Header {
+	c := h.Clone()
+	for _, vs := range c {
+		for i, v := range vs {
+			vs[i] = oauthwire.Scrub(v, secrets...)
+		}
+	}
+	return c
 }
 
 // retryAfter parses Retry-After (RFC 9110 §10.2.3): delay-seconds or an

@@ -15,10 +15,21 @@ type flight struct {
 	err  error
 }
 
-// join returns the running flight, or starts one. The flight runs on a
-// context detached from ctx (its values are kept, its cancellation is not)
-// and bounded by RefreshTimeout and Close (see run).
-func (s *Source) join(ctx context.Context, rejected string) (*flight, error) {
+// Who starts a flight: join's callers.
+const (
+	byCaller = iota // a caller without a valid token: refused during a back-off
+	byKick          // the hot path in the refresh window: refused during a back-off
+	byTimer         // the scheduler's timer: its time has come
+)
+
+// join returns the running flight, or starts one. During a back-off (the
+// last attempt failed and the scheduler has not reached the next one) it
+// starts none: it returns the last error instead, so that however many
+// callers arrive, the token endpoint sees one request per back-off step.
+// A nil flight with a nil error means there is nothing to do (a kick
+// during a back-off). The flight runs on a context detached from ctx
+// (its values are kept, its cancellation is not).
+func (s *Source) join(ctx context.Context, rejected string, by int) (*flight, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -27,6 +38,12 @@ func (s *Source) join(ctx context.Context, rejected string) (*flight, error) {
 	if f := s.inflight; f != nil {
 		return f, nil
 	}
+	if by != byTimer && s.lastErr != nil && s.clock().Before(s.retryAt) {
+		if by == byKick {
+			return nil, nil
+		}
+		return nil, s.lastErr
+	}
 	f := &flight{done: make(chan struct{})}
 	s.inflight = f // set before go: no second flight can start
 	s.wg.Add(1)
@@ -34,8 +51,10 @@ func (s *Source) join(ctx context.Context, rejected string) (*flight, error) {
 	return f, nil
 }
 
+// fly runs flight f. Waiters are released, and the scheduler has decided
+// the next attempt, before any hook (Config.OnEvent, the logger) runs, and
+// no lock is held then: a hook may call the Source, Close included.
 func (s *Source) fly(f *flight, parent context.Context, rejected string) {
-	defer s.wg.Done()
 	r := s.newRun(parent)
 	func() {
 		defer func() {
@@ -47,33 +66,57 @@ func (s *Source) fly(f *flight, parent context.Context, rejected string) {
 		f.e, f.err = s.refresh(r, rejected)
 	}()
 	r.end()
-	s.emitAll(r.events)
 	s.mu.Lock()
 	s.inflight = nil
-	s.scheduleLocked(f)
+	switch e := s.cur.Load(); {
+	case f.err != nil:
+		if !r.counted {
+			s.failLocked(f.err)
+		}
+	case e != nil && e.unsaved:
+		// The token is good but not saved: retry the save on the
+		// back-off schedule. Callers are not held back (lastErr is nil).
+		s.failures++
+		s.lastErr, s.retryAt = nil, s.clock().Add(backoff(s.failures))
+	default:
+		s.resetLocked()
+	}
+	s.scheduleLocked()
 	s.mu.Unlock()
 	close(f.done)
+	s.wg.Done()
+	s.emitAll(r.events)
 }
 
 // run is one refresh's working state, handed down the refresh path.
 type run struct {
-	// ctx ends with RefreshTimeout or Close: waiting for the lock, retry
-	// delays and requests not yet sent stop at once when Close is called.
+	// ctx bounds the waiting: for the semaphore, the store's lock, the
+	// store's reads and the pauses between attempts. It ends after
+	// RefreshTimeout or with Close. A token request is only sent while
+	// ctx lives.
 	ctx context.Context
-	// sent ends only with RefreshTimeout. A token request already sent,
-	// and the handling of its answer (CheckRefresh, the save), run on it:
-	// the provider may have rotated the refresh token before answering,
-	// and that answer must be saved, not dropped by Close.
-	sent   context.Context
-	events []Event // emitted by fly once every lock is released
-	end    func()
+	// parent is the context the flight was started with, detached from
+	// its caller's cancellation. Each token request gets a budget of its
+	// own from it (see answer), unaffected by the time spent waiting.
+	parent  context.Context
+	events  []Event // emitted by fly once waiters are released
+	counted bool    // the failure was already reported to the scheduler
+	end     func()
 }
 
 func (s *Source) newRun(parent context.Context) *run {
-	sent, cancelSent := context.WithTimeout(parent, s.cfg.RefreshTimeout)
-	ctx, cancel := context.WithCancel(sent)
-	stop := context.AfterFunc(s.closing, cancel)
-	return &run{ctx: ctx, sent: sent, end: func() { stop(); cancel(); cancelSent() }}
+	wait, cancelWait := context.WithTimeout(parent, s.cfg.RefreshTimeout)
+	stop := context.AfterFunc(s.closing, cancelWait)
+	return &run{ctx: wait, parent: parent, end: func() { stop(); cancelWait() }}
+}
+
+// answer returns the context for one token request and the handling of
+// its answer (CheckRefresh, the save): a full RefreshTimeout from the
+// moment the request is sent, which neither the caller's departure nor
+// Close cuts short, since the provider may rotate the refresh token
+// before it answers.
+func (r *run) answer(timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.parent, timeout)
 }
 
 func (r *run) add(ev Event) { r.events = append(r.events, ev) }
@@ -85,114 +128,81 @@ func (s *Source) kick() {
 	if s.cfg.RefreshBefore < 0 || s.bg.Load() || !s.bg.CompareAndSwap(false, true) {
 		return
 	}
-	s.join(context.Background(), "") // closed: nothing to do
+	s.join(context.Background(), "", byKick) // closed or backing off: nothing to do
 }
 
-// wake is the timer's callback: refresh early, or retry a failed refresh
-// or save.
-func (s *Source) wake() {
-	s.bg.Store(true)
-	s.join(context.Background(), "")
+// The scheduler. Every failed attempt (a token request, or the store's
+// lock or read before it) moves it one back-off step; success, a login
+// and SetToken reset it. It decides the time of the next attempt for all
+// of them: callers, the hot path's kick, and the timer.
+const (
+	firstBackoff = 250 * time.Millisecond
+	maxBackoff   = time.Minute
+	// deadRecheck is how often, at most, a Source whose account needs a
+	// login looks in the store for a login another process saved.
+	deadRecheck = time.Second
+)
+
+// backoff is the delay after the n-th consecutive failure (n ≥ 1): 250 ms
+// doubling up to a minute, plus up to a quarter more at random so that
+// replicas that failed together spread out.
+func backoff(n int) time.Duration {
+	d := maxBackoff
+	if n < 10 {
+		d = min(firstBackoff<<(n-1), maxBackoff)
+	}
+	return d + randN(d/4)
 }
 
-// scheduleLocked arms the timer for what the current entry needs next,
-// after flight f (nil: after a write). s.mu must be held.
-func (s *Source) scheduleLocked(f *flight) {
+// failLocked records a failed attempt: the next one may start no sooner
+// than one back-off step, or the server's Retry-After, from now. While
+// the token is valid the step is shortened to half its remaining life,
+// so that the refresh is tried again before it expires; Retry-After is
+// never shortened. s.mu must be held.
+func (s *Source) failLocked(err error) {
+	now := s.clock()
+	s.failures++
+	d := backoff(s.failures)
+	if e := s.cur.Load(); e != nil && e.tok != nil && !e.noExpiry && e.valid(now) {
+		d = min(d, max(e.expireAt.Sub(now)/2, firstBackoff))
+	}
+	d = max(d, retryAfterOf(err))
+	s.lastErr, s.retryAt = err, now.Add(d)
+}
+
+// resetLocked clears the back-off after a success or a new token.
+func (s *Source) resetLocked() {
+	s.failures, s.lastErr, s.retryAt = 0, nil, time.Time{}
+}
+
+// scheduleLocked arms the timer for the next thing the current entry
+// needs: the retry after a failure, a retried save, or the refresh before
+// expiry. s.mu must be held.
+func (s *Source) scheduleLocked() {
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
 	}
 	e := s.cur.Load()
-	if s.closed || e == nil || e.tok == nil {
+	if s.closed || e == nil {
 		return
 	}
 	now := s.clock()
-	var d time.Duration
-	switch {
-	case f != nil && f.err != nil && e.valid(now), e.unsaved:
-		// Retry a failed refresh while the token is still good, or a
-		// failed save, with capped exponential backoff.
-		s.failures++
-		d = backoff(s.failures)
-		if !e.noExpiry {
-			d = min(d, max(e.expireAt.Sub(now)/2, 100*time.Millisecond))
-		}
-	case s.cfg.RefreshBefore < 0 || e.noExpiry:
-		s.failures = 0
+	if e.tok == nil { // a login is required: callers get the error, recheck later
+		s.failures, s.lastErr, s.retryAt = 0, e.err, now.Add(deadRecheck)
 		return
+	}
+	background := s.cfg.RefreshBefore >= 0 && !e.noExpiry
+	var at time.Time
+	switch {
+	case !s.retryAt.IsZero() && (background || e.unsaved):
+		at = s.retryAt // a retry after a failed attempt or save
+	case !s.retryAt.IsZero():
+		return // no background refresh: callers retry once the back-off allows
+	case background:
+		at = e.staleAt
 	default:
-		s.failures = 0
-		d = e.staleAt.Sub(now)
+		return
 	}
-	s.timer = time.AfterFunc(max(d, 0), s.wake)
-}
-
-// backoff is the delay before retry n (1, 2, ...): 1 s doubling, at most
-// a minute.
-func backoff(n int) time.Duration {
-	if n > 6 {
-		return time.Minute
-	}
-	return min(time.Second<<(n-1), time.Minute)
-}
-
-// exclusive runs fn holding this Source's write semaphore and, when the
-// store is a Locker, the store's lock for the key.
-func (s *Source) exclusive(ctx context.Context, fn func(context.Context) error) error {
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-s.sem }()
-	if s.locker != nil {
-		unlock, err := s.locker.Lock(ctx, s.cfg.Key)
-		if err != nil {
-			return fmt.Errorf("tokensource: lock %q: %w", s.cfg.Key, err)
-		}
-		defer func() {
-			if err := unlock(); err != nil {
-				s.log.Warn("tokensource: unlock failed", slog.String("key", s.cfg.Key), slog.Any("error", err))
-			}
-		}()
-	}
-	return fn(ctx)
-}
-
-// emitAll logs events and passes them to Config.OnEvent, recovering from
-// a panic in the hook so that it cannot break a refresh.
-func (s *Source) emitAll(events []Event) {
-	for _, ev := range events {
-		s.logEvent(ev)
-		if s.cfg.OnEvent != nil {
-			s.callHook(ev)
-		}
-	}
-}
-
-func (s *Source) callHook(ev Event) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("tokensource: OnEvent panicked", slog.String("key", ev.Key), slog.String("event", ev.Kind.String()), slog.String("panic", fmt.Sprintf("%T", r)))
-		}
-	}()
-	s.cfg.OnEvent(ev)
-}
-
-func (s *Source) logEvent(ev Event) {
-	attrs := []slog.Attr{slog.String("key", ev.Key), slog.String("event", ev.Kind.String())}
-	if !ev.Expiry.IsZero() {
-		attrs = append(attrs, slog.Time("expiry", ev.Expiry))
-	}
-	level := slog.LevelDebug
-	switch ev.Kind {
-	case EventRefreshFailed, EventLoginRequired:
-		level = slog.LevelWarn
-	case EventSaveFailed:
-		level = slog.LevelError
-	}
-	if ev.Err != nil {
-		attrs = append(attrs, slog.String("error", ev.Err.Error()))
-	}
-	s.log.LogAttrs(context.Background(), level, "tokensource: "+ev.Kind.String(), attrs...)
+	s.timer = s.afterFunc(max(at.Sub(now), 0))
 }

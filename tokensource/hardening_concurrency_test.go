@@ -102,11 +102,17 @@ func TestFailureReachesEveryWaiter(t *testing.T) {
 				t.Errorf("store changed after a failed refresh: %v, was %v", after, before)
 			}
 
-			// Not cached: the next call asks the provider again.
+			// Not cached for good: once the back-off step has passed, the
+			// next call asks the provider again.
 			failing.Store(false)
-			tok, err := f.src.Token()
-			if err != nil || !srv.Valid(tok.AccessToken) {
-				t.Fatalf("after the provider recovered got %v, %v; want a valid token", tok, err)
+			var tok *oauth2.Token
+			var err error
+			eventually(t, "a call after the back-off succeeds", func() bool {
+				tok, err = f.src.Token()
+				return err == nil
+			})
+			if !srv.Valid(tok.AccessToken) {
+				t.Fatalf("after the provider recovered got %v, want a valid token", tok)
 			}
 			if n := srv.Requests(); n != tt.requests+1 {
 				t.Errorf("got %d token requests, want %d: the failure was cached", n, tt.requests+1)
@@ -181,9 +187,10 @@ func TestStorePanicNeitherCrashesNorDeadlocks(t *testing.T) {
 				if failed == 0 {
 					t.Fatal("no caller got the failed refresh's error")
 				}
-				if _, err := f.src.Token(); err != nil {
-					t.Fatalf("after the panic got %v, want a token", err)
-				}
+				eventually(t, "a call after the back-off gets a token", func() bool {
+					_, err := f.src.Token()
+					return err == nil
+				})
 			},
 		},
 		{

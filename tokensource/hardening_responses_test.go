@@ -235,14 +235,20 @@ func TestErrorClassification(t *testing.T) {
 			}
 			f := newFixture(t, srv, expired)
 			before := f.stored(t)
+			// The second call comes within the back-off step: the same
+			// error, no second request.
 			for i := 1; i <= 2; i++ {
 				_, err := f.src.Token()
 				var te *Error
 				if !errors.As(err, &te) || te.Code != tt.code || te.Temporary() || errors.Is(err, ErrLoginRequired) {
 					t.Fatalf("call %d: got %v, want a permanent *Error %s, not login required", i, err, tt.code)
 				}
-				if n := srv.Requests(); n != i {
-					t.Errorf("call %d: got %d token requests, want %d", i, n, i)
+				client := tt.code == "invalid_client" || tt.code == "unauthorized_client"
+				if errors.Is(err, ErrInvalidClient) != client {
+					t.Errorf("call %d: errors.Is(%v, ErrInvalidClient) = %v, want %v", i, err, !client, client)
+				}
+				if n := srv.Requests(); n != 1 {
+					t.Errorf("call %d: got %d token requests, want 1", i, n)
 				}
 			}
 			if after := f.stored(t); *after != *before {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -13,18 +12,25 @@ import (
 	"github.com/tokenkeeper/tokenkeeper/storage"
 )
 
-// Retry policy for temporary token-endpoint failures within one refresh.
-const (
-	maxAttempts   = 3
-	firstRetry    = 250 * time.Millisecond
-	maxRetryAfter = 30 * time.Second // a longer Retry-After fails the refresh at once
-)
+// maxAttempts is how many token requests one refresh makes for temporary
+// failures, one per back-off step, while its waiting budget lasts; the
+// scheduler takes over after that.
+const maxAttempts = 3
 
 // refresh brings the Source to a fresh token other than rejected. It runs
 // in a flight.
 func (s *Source) refresh(r *run, rejected string) (*entry, error) {
-	if e := s.cur.Load(); s.done(e, rejected) {
-		return e, nil
+	cur := s.cur.Load()
+	if s.done(cur, rejected) {
+		return cur, nil
+	}
+	if cur != nil && cur.err != nil && s.cfg.Grant == GrantRefreshToken {
+		// A login is required. Look, without the lock, whether one was
+		// stored since: a Load at most once per deadRecheck.
+		rec, err := s.load(r.ctx)
+		if err != nil || rec == nil || cur.isDead(rec) {
+			return nil, cur.err
+		}
 	}
 	var out *entry
 	err := s.exclusive(r.ctx, func(context.Context) error {
@@ -37,81 +43,92 @@ func (s *Source) refresh(r *run, rejected string) (*entry, error) {
 
 // done reports whether e already is what a refresh would produce.
 func (s *Source) done(e *entry, rejected string) bool {
-	return e != nil && e.tok != nil && !e.unsaved && e.fresh(s.clock()) && e.tok.AccessToken != rejected
+	return e != nil && !e.unsaved && e.usable(s.clock(), rejected)
 }
 
-// refreshLocked is the cross-process algorithm: reload, adopt a newer
-// stored token if it is fresh, otherwise obtain a new one, save, publish.
-// It runs holding the store's lock.
+// refreshLocked is the cross-process algorithm, run holding the store's
+// lock: reload; save this Source's record if a save failed and the store
+// has nothing newer; adopt a newer stored record; and only if the result
+// is not fresh, redeem the newest refresh token, save, publish.
 func (s *Source) refreshLocked(r *run, rejected string) (*entry, error) {
-	cur := s.cur.Load()
-	if s.done(cur, rejected) { // another writer finished while we waited for the lock
+	if cur := s.cur.Load(); s.done(cur, rejected) { // another writer finished while we waited
 		return cur, nil
 	}
-	rec, err := s.newest(r, cur)
+	stored, err := s.load(r.ctx)
 	if err != nil {
 		return nil, err
 	}
-	if cur = s.cur.Load(); s.done(cur, rejected) { // a retried save was all it took
-		return cur, nil
-	}
-	if rec == nil && s.cfg.Grant == GrantRefreshToken {
-		if cur != nil && cur.err != nil {
+	stored = s.persistLocked(r, stored)
+	cur := s.cur.Load()
+	if cur != nil && cur.err != nil {
+		if stored == nil && s.cfg.Grant == GrantRefreshToken || stored != nil && cur.isDead(stored) {
 			return nil, cur.err // keep the reason, e.g. the provider's error
 		}
-		return nil, s.dead(r, &LoginRequiredError{Reason: ReasonNoToken}, "")
 	}
-	if rec != nil {
-		if cur != nil && cur.err != nil && rec.RefreshToken != "" && rec.RefreshToken == cur.deadRT {
-			return nil, cur.err // still the refresh token we know is dead
+	if stored != nil && cur.olderThan(stored) {
+		e := s.newEntry(stored)
+		if cur != nil && cur.rec != nil {
+			r.add(s.eventFor(EventAdopted, stored, nil))
 		}
-		// Adopt a record we do not hold yet (another process's, or the
-		// first load) if it is fresh. The record we already hold is past
-		// its refresh point: judging it afresh would find it "fresh" again,
-		// as the lead is capped at half of what remains of its life.
-		if e := s.newEntry(rec); !sameRecord(cur, rec) && e.fresh(s.clock()) && rec.AccessToken != rejected {
-			if cur != nil && cur.rec != nil {
-				r.add(s.eventFor(EventAdopted, rec, nil))
-			}
-			s.publish(e)
-			return e, nil
-		}
+		s.publish(e)
+		cur = e
+	}
+	if cur != nil && cur.usable(s.clock(), rejected) {
+		return cur, nil // fresh: a retried save, or an adopted record, was all it took
+	}
+	var rec *storage.Token
+	if cur != nil {
+		rec = cur.rec
+	}
+	if rec == nil && s.cfg.Grant == GrantRefreshToken {
+		return nil, s.dead(r, &LoginRequiredError{Reason: ReasonNoToken}, nil)
 	}
 	return s.obtain(r, rec, false)
 }
 
-// sameRecord reports whether rec is the record cur was made from.
-func sameRecord(cur *entry, rec *storage.Token) bool {
-	return cur != nil && cur.rec != nil && cur.rec.Version == rec.Version && cur.rec.AccessToken == rec.AccessToken
+// persistLocked saves the current record if an earlier save of it failed
+// and the store holds nothing newer, and returns what the store now
+// holds. If the store moved past the unsaved record (a peer saved after
+// it), the store wins: the caller adopts the stored record.
+func (s *Source) persistLocked(r *run, stored *storage.Token) *storage.Token {
+	cur := s.cur.Load()
+	if cur == nil || !cur.unsaved || stored != nil && stored.Version >= cur.rec.Version {
+		return stored
+	}
+	err := s.save(r.ctx, cur.rec)
+	switch {
+	case err == nil:
+		saved := *cur
+		saved.unsaved = false
+		s.publish(&saved)
+		r.add(s.eventFor(EventSaved, cur.rec, nil))
+		return cur.rec
+	case errors.Is(err, storage.ErrStale):
+		again, lerr := s.load(r.ctx)
+		if lerr == nil && again != nil {
+			return again
+		}
+	}
+	r.add(s.eventFor(EventSaveFailed, cur.rec, err))
+	return stored
 }
 
-// newest returns the newest record: the stored one, or this Source's own
-// when a save failed and the store lags behind; that one is saved again
-// first, so no peer redeems the refresh token it replaced.
-func (s *Source) newest(r *run, cur *entry) (*storage.Token, error) {
-	stored, err := s.store.Load(r.ctx, s.cfg.Key)
+// load returns the stored record, nil when there is none.
+func (s *Source) load(ctx context.Context) (*storage.Token, error) {
+	rec, err := s.store.Load(ctx, s.cfg.Key)
 	if errors.Is(err, storage.ErrNotFound) {
-		stored, err = nil, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: load %q: %w", s.cfg.Key, err)
 	}
-	if cur == nil || !cur.unsaved || stored != nil && stored.Version >= cur.rec.Version {
-		return stored, nil
-	}
-	if err := s.save(r.ctx, cur.rec); err != nil {
-		r.add(s.eventFor(EventSaveFailed, cur.rec, err))
-		return cur.rec, nil
-	}
-	saved := *cur
-	saved.unsaved = false
-	s.publish(&saved)
-	r.add(s.eventFor(EventSaved, cur.rec, nil))
-	return cur.rec, nil
+	return rec, nil
 }
 
 // obtain gets a new token from the provider, saves it and publishes it.
 // rec is the newest record (nil only with GrantClientCredentials).
+// reread is set when obtain runs again for a record found after the
+// provider rejected the previous one.
 func (s *Source) obtain(r *run, rec *storage.Token, reread bool) (*entry, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if s.cfg.Grant == GrantClientCredentials {
@@ -120,31 +137,53 @@ func (s *Source) obtain(r *run, rec *storage.Token, reread bool) (*entry, error)
 		}
 	} else {
 		if err := s.checkLogin(rec); err != nil {
-			return nil, s.dead(r, err, rec.RefreshToken)
+			return nil, s.dead(r, err, rec)
 		}
 		form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rec.RefreshToken}}
 	}
 	t, err := s.post(r, form)
+	// The answer has a budget of its own: the provider may have rotated
+	// the refresh token, and that must be saved, whoever is still waiting.
+	ctx, cancel := r.answer(s.cfg.RefreshTimeout)
+	defer cancel()
 	if err != nil {
-		return s.failed(r, rec, err, reread)
+		return s.failed(r, ctx, rec, err, reread)
 	}
-	n := merge(rec, t, versionOf(s.record()))
+	n := merge(rec, t, s.version())
 	if s.cfg.CheckRefresh != nil {
 		// A panic counts as a refusal: the tokens were not vetted.
-		if err := s.guard("CheckRefresh", func() error { return s.cfg.CheckRefresh(r.sent, rec.Clone(), n) }); err != nil {
-			deadRT := ""
+		if err := s.guard("CheckRefresh", func() error { return s.cfg.CheckRefresh(s.withinCheck(ctx), rec.Clone(), n) }); err != nil {
 			if rec != nil {
-				deadRT = rec.RefreshToken
-				s.compareAndDelete(r.ctx, deadRT) // rotated away: it is dead either way
+				s.compareAndDelete(ctx, rec) // rotated away: it is dead either way
 			}
-			return nil, s.dead(r, &LoginRequiredError{Reason: ReasonCheckFailed, Err: err}, deadRT)
+			return nil, s.dead(r, &LoginRequiredError{Reason: ReasonCheckFailed, Err: err}, rec)
 		}
 	}
+	return s.store1(r, ctx, rec, n, EventRefreshed)
+}
+
+// store1 saves n, the successor of rec, and publishes it: only after the
+// save do callers see it. kind is the event to report besides
+// EventRotated (0: none).
+func (s *Source) store1(r *run, ctx context.Context, rec, n *storage.Token, kind EventKind) (*entry, error) {
 	e := s.newEntry(n)
-	saveErr := s.save(r.sent, n) // even after Close: the old refresh token may be dead
+	saveErr := s.save(ctx, n)
+	if errors.Is(saveErr, storage.ErrStale) {
+		// A writer that did not hold the lock saved a newer record. The
+		// store is what every peer uses: adopt it, never overwrite it.
+		if stored, err := s.load(ctx); err == nil && stored != nil {
+			s.log.Warn("tokensource: a newer record was saved while refreshing; adopting it", slog.String("key", s.cfg.Key))
+			a := s.newEntry(stored)
+			s.publish(a)
+			r.add(s.eventFor(EventAdopted, stored, nil))
+			return a, nil
+		}
+	}
 	e.unsaved = saveErr != nil
-	s.publish(e) // only now, after the save, do callers see the new token
-	r.add(s.eventFor(EventRefreshed, n, nil))
+	s.publish(e)
+	if kind != 0 {
+		r.add(s.eventFor(kind, n, nil))
+	}
 	if rec != nil && n.RefreshToken != rec.RefreshToken {
 		r.add(s.eventFor(EventRotated, n, nil))
 	}
@@ -155,20 +194,32 @@ func (s *Source) obtain(r *run, rec *storage.Token, reread bool) (*entry, error)
 }
 
 // failed handles a failed token request for rec.
-func (s *Source) failed(r *run, rec *storage.Token, err error, reread bool) (*entry, error) {
+func (s *Source) failed(r *run, ctx context.Context, rec *storage.Token, err error, reread bool) (*entry, error) {
 	var te *Error
-	login, del := false, false
-	if errors.As(err, &te) {
-		login, del = loginRequiredCode(te.Code)
+	if !errors.As(err, &te) || rec == nil {
+		r.add(s.eventFor(EventRefreshFailed, rec, err))
+		return nil, err
 	}
-	if !login || rec == nil {
+	if te.rotated != "" && te.rotated != rec.RefreshToken {
+		// The provider rotated the refresh token in an answer refused for
+		// another reason: the old one is dead now, keep the new one.
+		n := rec.Clone()
+		n.RefreshToken, n.RefreshExpiry = te.rotated, te.rotatedExpiry
+		n.Version = max(rec.Version, s.version()) + 1
+		if _, serr := s.store1(r, ctx, rec, n, 0); serr != nil {
+			return nil, serr
+		}
+		r.add(s.eventFor(EventRefreshFailed, n, err))
+		return nil, err
+	}
+	if !te.loginRequired(s.cfg.Grant) {
 		r.add(s.eventFor(EventRefreshFailed, rec, err))
 		return nil, err
 	}
 	// A peer may have rotated the token while our request was out, or the
 	// response that carried our rotated token was lost: look once more.
 	if !reread {
-		if again, lerr := s.store.Load(r.ctx, s.cfg.Key); lerr == nil && again.RefreshToken != "" && again.RefreshToken != rec.RefreshToken {
+		if again, lerr := s.load(ctx); lerr == nil && again != nil && again.RefreshToken != "" && again.RefreshToken != rec.RefreshToken {
 			if e := s.newEntry(again); e.fresh(s.clock()) {
 				s.publish(e)
 				r.add(s.eventFor(EventAdopted, again, nil))
@@ -177,18 +228,17 @@ func (s *Source) failed(r *run, rec *storage.Token, err error, reread bool) (*en
 			return s.obtain(r, again, true)
 		}
 	}
-	if del {
-		s.compareAndDelete(r.ctx, rec.RefreshToken)
-	}
-	return nil, s.dead(r, &LoginRequiredError{Reason: ReasonRejected, Err: err}, rec.RefreshToken)
+	s.compareAndDelete(ctx, rec)
+	return nil, s.dead(r, &LoginRequiredError{Reason: ReasonRejected, Err: err}, rec)
 }
 
-// compareAndDelete deletes the stored record if it still holds the dead
-// refresh token rt; a newer token a peer saved is never deleted.
-func (s *Source) compareAndDelete(ctx context.Context, rt string) {
+// compareAndDelete deletes the stored record if it still is dead: the
+// same refresh token at the same Version. A newer record a peer saved,
+// even one carrying the same refresh token, is never deleted.
+func (s *Source) compareAndDelete(ctx context.Context, dead *storage.Token) {
 	err := s.guard("Store.Load or Store.Delete", func() error {
 		stored, err := s.store.Load(ctx, s.cfg.Key)
-		if err != nil || stored.RefreshToken != rt {
+		if err != nil || stored.RefreshToken != dead.RefreshToken || stored.Version != dead.Version {
 			return nil
 		}
 		return s.store.Delete(ctx, s.cfg.Key)
@@ -198,9 +248,10 @@ func (s *Source) compareAndDelete(ctx context.Context, rt string) {
 	}
 }
 
-// dead publishes that a login is required and returns err.
-func (s *Source) dead(r *run, err error, deadRT string) error {
-	s.publish(deadEntry(err, deadRT))
+// dead publishes that a login is required and returns err. rec is the
+// record whose refresh token is dead (nil when none).
+func (s *Source) dead(r *run, err error, rec *storage.Token) error {
+	s.publish(deadEntry(err, rec, s.version()))
 	r.add(s.eventFor(EventLoginRequired, nil, err))
 	return err
 }
@@ -219,32 +270,37 @@ func (s *Source) checkLogin(rec *storage.Token) error {
 	return nil
 }
 
-// post sends the token request, retrying temporary failures with
-// exponential backoff or the server's Retry-After, within r.ctx. A request
-// is only sent while r.ctx lives, but runs on r.sent: Close does not cut
-// off an answer that may carry a rotated refresh token.
+// post sends the token request. A temporary failure is retried at the
+// scheduler's next step (back-off or the server's Retry-After) if that
+// step falls within the refresh's waiting budget, at most maxAttempts
+// times; otherwise the failure is returned and the scheduler takes over.
+// Each request has its own budget (see run.answer).
 func (s *Source) post(r *run, form url.Values) (*storage.Token, error) {
-	ctx := r.ctx
 	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
+		if err := r.ctx.Err(); err != nil {
 			return nil, &Error{Err: err, netFail: true}
 		}
-		t, err := exchange(r.sent, s.hc, s.cfg.OAuth2, form, s.clock())
+		ctx, cancel := r.answer(s.cfg.RefreshTimeout)
+		t, err := exchange(ctx, s.hc, s.cfg.OAuth2, form, s.clock())
+		cancel()
 		var te *Error
-		if err == nil || !errors.As(err, &te) || !te.Temporary() || attempt == maxAttempts || ctx.Err() != nil {
+		if err == nil || !errors.As(err, &te) || !te.Temporary() {
 			return t, err
 		}
-		d := firstRetry << (attempt - 1)
-		d += rand.N(d / 2)
-		d = max(d, te.RetryAfter)
-		if deadline, ok := ctx.Deadline(); d > maxRetryAfter || ok && time.Until(deadline) < d {
+		s.mu.Lock()
+		s.failLocked(err)
+		next := s.retryAt
+		s.mu.Unlock()
+		r.counted = true
+		d := next.Sub(s.clock())
+		if deadline, ok := r.ctx.Deadline(); attempt == maxAttempts || ok && time.Until(deadline) < d {
 			return nil, err
 		}
 		s.log.Debug("tokensource: retrying token request", slog.String("key", s.cfg.Key), slog.Int("attempt", attempt), slog.Duration("delay", d), slog.String("error", err.Error()))
 		timer := time.NewTimer(d)
 		select {
 		case <-timer.C:
-		case <-ctx.Done():
+		case <-r.ctx.Done():
 			timer.Stop()
 			return nil, err
 		}
@@ -252,10 +308,11 @@ func (s *Source) post(r *run, form url.Values) (*storage.Token, error) {
 }
 
 // merge makes the record to save from the newest record rec (nil when
-// none) and the endpoint's answer t: what t lacks is kept from rec.
-func merge(rec, t *storage.Token, memVersion uint64) *storage.Token {
+// none) and the endpoint's answer t: what t lacks is kept from rec. Its
+// Version is above rec's and above every version this Source has seen.
+func merge(rec, t *storage.Token, seen uint64) *storage.Token {
 	n := t.Clone()
-	n.Version = max(versionOf(rec), memVersion) + 1
+	n.Version = max(versionOf(rec), seen) + 1
 	if n.TokenType == "" {
 		n.TokenType = "Bearer"
 	}

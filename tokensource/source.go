@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"golang.org/x/oauth2"
 
@@ -38,8 +39,12 @@ type Source struct {
 	mu       sync.Mutex  // guards the fields below
 	inflight *flight     // the running refresh, nil when none
 	timer    *time.Timer // the next background refresh or retry, nil when none
-	failures int         // consecutive failed background refreshes or saves
+	failures int         // consecutive failed attempts or saves: the back-off step
+	retryAt  time.Time   // no attempt before this, after a failure; zero: none pending
+	lastErr  error       // the last attempt's error, returned until retryAt; nil: none
 	closed   bool
+
+	hookMu sync.Mutex // serialises Config.OnEvent and log calls of events
 
 	closing context.Context // done when Close is called; ends every refresh
 	stop    context.CancelFunc
@@ -136,7 +141,10 @@ func (s *Source) RefreshRejected(ctx context.Context, rejected *oauth2.Token) (*
 
 // wait starts or joins the refresh and waits for it or for ctx.
 func (s *Source) wait(ctx context.Context, rejected string) (*oauth2.Token, error) {
-	f, err := s.join(ctx, rejected)
+	if ctx.Value(checkKey{}) == s {
+		return nil, ErrReentrant
+	}
+	f, err := s.join(ctx, rejected, byCaller)
 	if err != nil {
 		return nil, err
 	}
@@ -179,8 +187,11 @@ func (s *Source) Current(ctx context.Context) (*storage.Token, error) {
 
 // SetToken stores t as the account's newest record, as after an
 // interactive login, and serves it from now on. Its Version is set above
-// every version seen. If saving fails, t is still served and the save is
-// retried, and SetToken returns the error.
+// the stored record's and every version this Source has seen, and at
+// least the current time in Unix microseconds, so that a login saved by
+// one process outranks records of an earlier login that other processes
+// still hold in memory. If saving fails, t is still served and the save
+// is retried, and SetToken returns the error.
 func (s *Source) SetToken(ctx context.Context, t *storage.Token) error {
 	if t == nil || t.AccessToken == "" && t.RefreshToken == "" {
 		return errors.New("tokensource: SetToken: a token needs an access token or a refresh token")
@@ -188,11 +199,14 @@ func (s *Source) SetToken(ctx context.Context, t *storage.Token) error {
 	var events []Event
 	err := s.exclusive(ctx, func(ctx context.Context) error {
 		rec := t.Clone()
-		stored, err := s.store.Load(ctx, s.cfg.Key)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("tokensource: load %q: %w", s.cfg.Key, err)
+		stored, err := s.load(ctx)
+		if err != nil {
+			return err
 		}
-		rec.Version = max(versionOf(stored), versionOf(s.record())) + 1
+		rec.Version = max(versionOf(stored), s.version()) + 1
+		if now := s.clock().UnixMicro(); now > 0 {
+			rec.Version = max(rec.Version, uint64(now))
+		}
 		e := s.newEntry(rec)
 		if err = s.save(ctx, rec); err != nil {
 			e.unsaved = true
@@ -201,10 +215,11 @@ func (s *Source) SetToken(ctx context.Context, t *storage.Token) error {
 		s.publish(e)
 		return err
 	})
-	s.emitAll(events)
 	s.mu.Lock()
-	s.scheduleLocked(nil)
+	s.resetLocked()
+	s.scheduleLocked()
 	s.mu.Unlock()
+	s.emitAll(events)
 	return err
 }
 
@@ -214,14 +229,11 @@ func (s *Source) SetToken(ctx context.Context, t *storage.Token) error {
 // provider (package client's Logout does).
 func (s *Source) Forget(ctx context.Context) error {
 	err := s.exclusive(ctx, func(ctx context.Context) error {
-		rt := ""
-		if r := s.record(); r != nil {
-			rt = r.RefreshToken
-		}
+		rec := s.record()
 		err := s.store.Delete(ctx, s.cfg.Key)
-		if err == nil || rt != "" {
-			// Even if the delete failed, this Source never uses rt again.
-			s.publish(deadEntry(&LoginRequiredError{Reason: ReasonLoggedOut}, rt))
+		if err == nil || rec != nil {
+			// Even if the delete failed, this Source never uses rec again.
+			s.publish(deadEntry(&LoginRequiredError{Reason: ReasonLoggedOut}, rec, s.version()))
 		}
 		if err != nil {
 			return fmt.Errorf("tokensource: delete %q: %w", s.cfg.Key, err)
@@ -229,7 +241,8 @@ func (s *Source) Forget(ctx context.Context) error {
 		return nil
 	})
 	s.mu.Lock()
-	s.scheduleLocked(nil)
+	s.resetLocked()
+	s.scheduleLocked()
 	s.mu.Unlock()
 	return err
 }
@@ -238,10 +251,15 @@ func (s *Source) Forget(ctx context.Context) error {
 // waits for them to return. A token request already sent is not ended:
 // Close waits for its answer (at most RefreshTimeout) and saves it, since
 // the provider may already have rotated the refresh token it redeemed.
-// If the newest token could not be saved yet,
-// Close tries once more, for at most RefreshTimeout. A cached token that
-// is still fresh is still returned after Close; anything that needs a
-// refresh fails with [ErrClosed]. Close is idempotent.
+// If the newest token could not be saved yet, Close tries once more, for
+// at most RefreshTimeout, holding the store's lock, and only if the store
+// holds nothing newer and the account was not forgotten. A cached token
+// that is still fresh is still returned after Close; anything that needs
+// a refresh fails with [ErrClosed]. Close is idempotent.
+//
+// Close does not wait for Config.OnEvent calls in progress, so that a
+// hook may call Close; no event of a refresh is delivered after Close
+// returns except those already being delivered.
 func (s *Source) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -255,16 +273,29 @@ func (s *Source) Close() error {
 	s.mu.Unlock()
 	s.stop()
 	s.wg.Wait()
-	if e := s.cur.Load(); e != nil && e.unsaved {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RefreshTimeout)
-		defer cancel()
-		err := s.exclusive(ctx, func(ctx context.Context) error { return s.save(ctx, e.rec) })
-		if err != nil {
-			s.emitAll([]Event{s.eventFor(EventSaveFailed, e.rec, err)})
+	if e := s.cur.Load(); e == nil || !e.unsaved {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RefreshTimeout)
+	defer cancel()
+	var events []Event
+	err := s.exclusive(ctx, func(ctx context.Context) error {
+		e := s.cur.Load() // again, under the lock: Forget may have run
+		if e == nil || !e.unsaved {
+			return nil
+		}
+		stored, err := s.load(ctx)
+		if err != nil || stored != nil && stored.Version >= e.rec.Version {
 			return err
 		}
-	}
-	return nil
+		if err := s.save(ctx, e.rec); err != nil && !errors.Is(err, storage.ErrStale) {
+			events = append(events, s.eventFor(EventSaveFailed, e.rec, err))
+			return err
+		}
+		return nil
+	})
+	s.emitAll(events)
+	return err
 }
 
 // record returns the current record, nil when none.
@@ -273,6 +304,28 @@ func (s *Source) record() *storage.Token {
 		return e.rec
 	}
 	return nil
+}
+
+// version is the highest Version this Source has seen.
+func (s *Source) version() uint64 { return s.cur.Load().version() }
+
+// afterFunc arms a timer that wakes s after d. The timer holds s weakly:
+// a Source the program dropped without Close is collected, and its timer
+// then does nothing.
+func (s *Source) afterFunc(d time.Duration) *time.Timer {
+	w := weak.Make(s)
+	return time.AfterFunc(d, func() {
+		if s := w.Value(); s != nil {
+			s.wake()
+		}
+	})
+}
+
+// wake is the timer's callback: refresh early, or retry a failed refresh
+// or save.
+func (s *Source) wake() {
+	s.bg.Store(true)
+	s.join(context.Background(), "", byTimer) // closed: nothing to do
 }
 
 func versionOf(t *storage.Token) uint64 {

@@ -44,8 +44,9 @@ type Token struct {
 	Extra map[string]any
 }
 
-// ErrorResponse is an error response of RFC 6749 §5.2. Description and URI
-// are sanitised: control characters and markup are removed and they are
+// ErrorResponse is an error response of RFC 6749 §5.2. Code holds only
+// letters, digits, '_', '.', ':' and '-' (anything else the server sent
+// is replaced with '_'). Description and URI are sanitised: control characters and markup are removed and they are
 // capped in length, so they are safe to put in error strings.
 type ErrorResponse struct {
 	Code        string
@@ -151,7 +152,7 @@ func parseError(fields map[string]any, secrets []string) (*ErrorResponse, error)
 	}
 	desc, _ := fields["error_description"].(string)
 	uri, _ := fields["error_uri"].(string)
-	return &ErrorResponse{Code: code, Description: sanitize(Scrub(desc, secrets...), 300), URI: sanitize(Scrub(uri, secrets...), 300)}, nil
+	return &ErrorResponse{Code: safeCode(code), Description: sanitize(Scrub(desc, secrets...), 300), URI: sanitize(Scrub(uri, secrets...), 300)}, nil
 }
 
 // isCode reports whether s uses only the characters RFC 6749 §5.2 allows
@@ -166,6 +167,24 @@ func isCode(s string) bool {
 		}
 	}
 	return true
+}
+
+// safeCode returns an error code that is safe in an error string, a log
+// line and a web page. RFC 6749 §5.2 allows almost any printable ASCII in
+// a code, markup and spaces included; every code the RFCs register uses
+// letters, digits and '_' only. Characters other than those, '.', ':'
+// and '-' are replaced with '_', so registered codes are kept as sent and
+// "<img src=x>" becomes "_img_src_x_".
+func safeCode(code string) string {
+	b := []byte(code)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == ':', c == '-':
+		default:
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 func parseToken(fields map[string]any) (*Token, error) {
