@@ -58,16 +58,18 @@ func (r *canaryRun) nativeFlows(t *testing.T) {
 	if rotated := r.tokens(t, a); rotated.RefreshToken == first.RefreshToken {
 		t.Fatal("refresh: the refresh token did not rotate")
 	}
-	// The first failure is retried at once; the second asks for more
-	// than tokensource waits, so the refresh fails.
+	// The refresh retries at the scheduler's back-off steps, the later
+	// ones after Retry-After, and fails after three attempts; the next
+	// attempt may start once the last Retry-After has passed.
 	outage := oidctest.TokenError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the token store is down, retry later"}
 	r.p.FailTokenRequests(1, outage)
-	outage.RetryAfter = time.Minute
-	r.p.FailTokenRequests(1, outage)
+	outage.RetryAfter = time.Second
+	r.p.FailTokenRequests(2, outage)
 	var te *tokensource.Error
 	if err := r.refresh(t, a); !errors.As(err, &te) || !te.Temporary() {
 		t.Fatalf("refresh during an outage: got %v, want a temporary *tokensource.Error", err)
 	}
+	time.Sleep(1300 * time.Millisecond) // past the back-off step: at most 1 s + a quarter
 	r.failedSave(t, a)
 	r.p.ExpireAccessTokens() // the resource answers 401 invalid_token: the transport refreshes and replays
 	r.resource(t, a)

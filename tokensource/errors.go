@@ -51,7 +51,8 @@ const (
 	// ReasonSessionExpired: Config.MaxSessionAge has passed since the
 	// last interactive login.
 	ReasonSessionExpired
-	// ReasonLoggedOut: the account was removed with Source.Forget.
+	// ReasonLoggedOut: the account was removed with Source.Forget, or its
+	// record was deleted from the store by another process.
 	ReasonLoggedOut
 	// ReasonCheckFailed: Config.CheckRefresh refused a refresh's tokens.
 	// Err is its error.

@@ -65,6 +65,11 @@ func (s *Source) refreshLocked(r *run, rejected string) (*entry, error) {
 			return nil, cur.err // keep the reason, e.g. the provider's error
 		}
 	}
+	if stored == nil && cur != nil && cur.rec != nil && !cur.unsaved && s.cfg.Grant == GrantRefreshToken {
+		// The record this Source loaded or saved is gone: the account was
+		// forgotten, here or by another process. Never resurrect it.
+		return nil, s.dead(r, &LoginRequiredError{Reason: ReasonLoggedOut}, cur.rec)
+	}
 	if stored != nil && cur.olderThan(stored) {
 		e := s.newEntry(stored)
 		if cur != nil && cur.rec != nil {
