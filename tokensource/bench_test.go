@@ -112,7 +112,7 @@ func stampedeSource(b *testing.B, srv *tokentest.Server, impl string, expiry tim
 		rec := &storage.Token{AccessToken: at, RefreshToken: rt, Expiry: expiry, Version: 1}
 		src.store.Save(context.Background(), DefaultKey, rec)
 		// Published when it was issued, an hour before it expires.
-		src.publish(newEntry(rec, time.Now().Add(time.Until(expiry)-time.Hour), src.cfg.RefreshBefore, time.Time{}))
+		src.publish(newEntry(rec, time.Now().Add(time.Until(expiry)-time.Hour), src.cfg.RefreshBefore, time.Time{}, randN))
 		return src.Token, func() {
 			for src.bg.Load() && src.record().AccessToken == at { // let the background refresh land
 				time.Sleep(time.Millisecond)

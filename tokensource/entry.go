@@ -2,7 +2,6 @@ package tokensource
 
 import (
 	"math"
-	"math/rand/v2"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -37,10 +36,8 @@ type entry struct {
 
 	unsaved bool  // rec is newer than what the store holds: a save failed
 	err     error // with tok == nil: the sticky error (a login is required)
-	// With err: the record whose refresh token the provider refused (or
-	// that was forgotten), and the highest Version the Source had seen.
-	// A stored record that is not that one is a new login.
-	deadRT      string
+	// With err: the highest Version the Source had seen, its dead record's
+	// included. A stored record above it is a new login, or a peer's.
 	deadVersion uint64
 }
 
@@ -61,12 +58,14 @@ func (e *entry) version() uint64 {
 	return e.deadVersion
 }
 
-// isDead reports whether rec is the record that made e a dead entry:
-// its refresh token, at no higher Version. A record at a higher Version
-// was saved since (a new login, or a peer's refresh) even if it carries
-// the same refresh token, as providers that do not rotate issue it.
+// isDead reports whether rec is no newer than what made e a dead entry:
+// the dead record itself, or an older one (which carries a refresh token
+// that was redeemed before the dead one). A record at a higher Version
+// was saved since, by a new login (whose Version comes from the clock) or
+// a peer's refresh, even if it carries the same refresh token, as
+// providers that do not rotate issue it.
 func (e *entry) isDead(rec *storage.Token) bool {
-	return rec.RefreshToken == e.deadRT && rec.Version <= e.deadVersion
+	return rec.Version <= e.deadVersion
 }
 
 // olderThan reports whether stored should replace e: e has no record
@@ -96,9 +95,10 @@ func (e *entry) valid(now time.Time) bool {
 }
 
 // newEntry makes the entry for rec at now. lead is Config.RefreshBefore
-// (negative: no early refresh) and sessionEnd the end of the session
-// allowed by Config.MaxSessionAge (zero: none).
-func newEntry(rec *storage.Token, now time.Time, lead time.Duration, sessionEnd time.Time) *entry {
+// (negative: no early refresh), sessionEnd the end of the session
+// allowed by Config.MaxSessionAge (zero: none), and jitter returns a
+// random duration below its argument.
+func newEntry(rec *storage.Token, now time.Time, lead time.Duration, sessionEnd time.Time, jitter func(time.Duration) time.Duration) *entry {
 	e := &entry{rec: rec, tok: oauthToken(rec)}
 	end := rec.Expiry
 	if !sessionEnd.IsZero() && (end.IsZero() || sessionEnd.Before(end)) {
@@ -116,9 +116,7 @@ func newEntry(rec *storage.Token, now time.Time, lead time.Duration, sessionEnd 
 		lead = 0
 	}
 	lead = min(lead, max(remaining/2, 0))
-	if lead > 4 {
-		lead += rand.N(lead / 4) // spread replicas' refreshes
-	}
+	lead += jitter(lead / 4) // spread replicas' refreshes
 	lead = max(lead, skew)
 	e.expireAt = now.Add(remaining - skew)
 	e.staleAt = now.Add(remaining - lead)
@@ -134,7 +132,7 @@ func newEntry(rec *storage.Token, now time.Time, lead time.Duration, sessionEnd 
 func deadEntry(err error, dead *storage.Token, seen uint64) *entry {
 	e := &entry{err: err, deadVersion: seen}
 	if dead != nil {
-		e.deadRT, e.deadVersion = dead.RefreshToken, max(seen, dead.Version)
+		e.deadVersion = max(seen, dead.Version)
 	}
 	return e
 }

@@ -32,6 +32,11 @@ const (
 func (s *Source) join(ctx context.Context, rejected string, by int) (*flight, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.joinLocked(ctx, rejected, by)
+}
+
+// joinLocked is join with s.mu held.
+func (s *Source) joinLocked(ctx context.Context, rejected string, by int) (*flight, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
@@ -77,7 +82,7 @@ func (s *Source) fly(f *flight, parent context.Context, rejected string) {
 		// The token is good but not saved: retry the save on the
 		// back-off schedule. Callers are not held back (lastErr is nil).
 		s.failures++
-		s.lastErr, s.retryAt = nil, s.clock().Add(backoff(s.failures))
+		s.lastErr, s.retryAt = nil, s.clock().Add(s.backoff(s.failures))
 	default:
 		s.resetLocked()
 	}
@@ -100,7 +105,7 @@ type run struct {
 	// own from it (see answer), unaffected by the time spent waiting.
 	parent  context.Context
 	events  []Event // emitted by fly once waiters are released
-	counted bool    // the failure was already reported to the scheduler
+	counted bool    // the last request's failure was already reported to the scheduler
 	end     func()
 }
 
@@ -146,12 +151,12 @@ const (
 // backoff is the delay after the n-th consecutive failure (n ≥ 1): 250 ms
 // doubling up to a minute, plus up to a quarter more at random so that
 // replicas that failed together spread out.
-func backoff(n int) time.Duration {
+func (s *Source) backoff(n int) time.Duration {
 	d := maxBackoff
 	if n < 10 {
 		d = min(firstBackoff<<(n-1), maxBackoff)
 	}
-	return d + randN(d/4)
+	return d + s.jitter(d/4)
 }
 
 // failLocked records a failed attempt: the next one may start no sooner
@@ -162,7 +167,7 @@ func backoff(n int) time.Duration {
 func (s *Source) failLocked(err error) {
 	now := s.clock()
 	s.failures++
-	d := backoff(s.failures)
+	d := s.backoff(s.failures)
 	if e := s.cur.Load(); e != nil && e.tok != nil && !e.noExpiry && e.valid(now) {
 		d = min(d, max(e.expireAt.Sub(now)/2, firstBackoff))
 	}
@@ -183,6 +188,7 @@ func (s *Source) scheduleLocked() {
 		s.timer.Stop()
 		s.timer = nil
 	}
+	s.timerGen++ // a timer that fired already but has not run yet is stale
 	e := s.cur.Load()
 	if s.closed || e == nil {
 		return
@@ -204,5 +210,5 @@ func (s *Source) scheduleLocked() {
 	default:
 		return
 	}
-	s.timer = s.afterFunc(max(at.Sub(now), 0))
+	s.timer = s.afterFunc(max(at.Sub(now), 0), s.timerGen)
 }

@@ -55,8 +55,8 @@ func (s *Source) emitAll(events []Event) {
 	if len(events) == 0 {
 		return
 	}
-	s.hookMu.Lock()
-	defer s.hookMu.Unlock()
+	s.hooks <- struct{}{}
+	defer func() { <-s.hooks }()
 	for _, ev := range events {
 		s.logEvent(ev)
 		if s.cfg.OnEvent != nil {
@@ -102,10 +102,19 @@ func retryAfterOf(err error) time.Duration {
 	return 0
 }
 
-// randN is rand.N that accepts 0.
+// randN is rand.N that accepts 0: the default jitter.
 func randN(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
 	return rand.N(d)
+}
+
+// jitter returns a random duration in [0, d): randN, or the function a
+// test installed with setJitter for reproducible schedules.
+func (s *Source) jitter(d time.Duration) time.Duration {
+	if f := s.rnd.Load(); f != nil {
+		return (*f)(d)
+	}
+	return randN(d)
 }

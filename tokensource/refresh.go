@@ -14,7 +14,7 @@ import (
 
 // maxAttempts is how many token requests one refresh makes for temporary
 // failures, one per back-off step, while its waiting budget lasts; the
-// scheduler takes over after that.
+// scheduler's timer takes over after that.
 const maxAttempts = 3
 
 // refresh brings the Source to a fresh token other than rejected. It runs
@@ -32,13 +32,46 @@ func (s *Source) refresh(r *run, rejected string) (*entry, error) {
 			return nil, cur.err
 		}
 	}
-	var out *entry
-	err := s.exclusive(r.ctx, func(context.Context) error {
-		var err error
-		out, err = s.refreshLocked(r, rejected)
-		return err
-	})
-	return out, err
+	for attempt := 1; ; attempt++ {
+		var out *entry
+		err := s.exclusive(r.ctx, func(context.Context) error {
+			var err error
+			out, err = s.refreshLocked(r, rejected)
+			return err
+		})
+		if err == nil || !s.retry(r, err, attempt) {
+			return out, err
+		}
+	}
+}
+
+// retry reports, after a failed token request, whether the refresh tries
+// again: the failure is temporary, this was not the last of maxAttempts,
+// and the scheduler's next step (back-off or the server's Retry-After)
+// falls within the refresh's waiting budget. It then waits for that step,
+// holding no lock, so that a login or a peer's refresh can go ahead; the
+// next attempt reloads the store first.
+func (s *Source) retry(r *run, err error, attempt int) bool {
+	var te *Error
+	if !r.counted || !errors.As(err, &te) || !te.Temporary() || attempt >= maxAttempts || r.ctx.Err() != nil {
+		return false
+	}
+	s.mu.Lock()
+	next := s.retryAt
+	s.mu.Unlock()
+	d := next.Sub(s.clock())
+	if deadline, ok := r.ctx.Deadline(); ok && time.Until(deadline) < d {
+		return false
+	}
+	s.log.Debug("tokensource: retrying token request", slog.String("key", s.cfg.Key), slog.Int("attempt", attempt), slog.Duration("delay", d), slog.String("error", err.Error()))
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-r.ctx.Done():
+		return false
+	}
 }
 
 // done reports whether e already is what a refresh would produce.
@@ -222,9 +255,10 @@ func (s *Source) failed(r *run, ctx context.Context, rec *storage.Token, err err
 		return nil, err
 	}
 	// A peer may have rotated the token while our request was out, or the
-	// response that carried our rotated token was lost: look once more.
+	// response that carried our rotated token was lost: look once more,
+	// for a newer record only (an older one carries a token we redeemed).
 	if !reread {
-		if again, lerr := s.load(ctx); lerr == nil && again != nil && again.RefreshToken != "" && again.RefreshToken != rec.RefreshToken {
+		if again, lerr := s.load(ctx); lerr == nil && again != nil && again.Version > rec.Version && again.RefreshToken != "" && again.RefreshToken != rec.RefreshToken {
 			if e := s.newEntry(again); e.fresh(s.clock()) {
 				s.publish(e)
 				r.add(s.eventFor(EventAdopted, again, nil))
@@ -275,41 +309,25 @@ func (s *Source) checkLogin(rec *storage.Token) error {
 	return nil
 }
 
-// post sends the token request. A temporary failure is retried at the
-// scheduler's next step (back-off or the server's Retry-After) if that
-// step falls within the refresh's waiting budget, at most maxAttempts
-// times; otherwise the failure is returned and the scheduler takes over.
-// Each request has its own budget (see run.answer).
+// post sends one token request and reports a temporary failure to the
+// scheduler, which decides when the next attempt may start. The request
+// has its own budget (see run.answer).
 func (s *Source) post(r *run, form url.Values) (*storage.Token, error) {
-	for attempt := 1; ; attempt++ {
-		if err := r.ctx.Err(); err != nil {
-			return nil, &Error{Err: err, netFail: true}
-		}
-		ctx, cancel := r.answer(s.cfg.RefreshTimeout)
-		t, err := exchange(ctx, s.hc, s.cfg.OAuth2, form, s.clock())
-		cancel()
-		var te *Error
-		if err == nil || !errors.As(err, &te) || !te.Temporary() {
-			return t, err
-		}
+	r.counted = false
+	if err := r.ctx.Err(); err != nil {
+		return nil, &Error{Err: err, netFail: true}
+	}
+	ctx, cancel := r.answer(s.cfg.RefreshTimeout)
+	defer cancel()
+	t, err := exchange(ctx, s.hc, s.cfg.OAuth2, form, s.clock())
+	var te *Error
+	r.counted = err != nil && errors.As(err, &te) && te.Temporary()
+	if r.counted {
 		s.mu.Lock()
 		s.failLocked(err)
-		next := s.retryAt
 		s.mu.Unlock()
-		r.counted = true
-		d := next.Sub(s.clock())
-		if deadline, ok := r.ctx.Deadline(); attempt == maxAttempts || ok && time.Until(deadline) < d {
-			return nil, err
-		}
-		s.log.Debug("tokensource: retrying token request", slog.String("key", s.cfg.Key), slog.Int("attempt", attempt), slog.Duration("delay", d), slog.String("error", err.Error()))
-		timer := time.NewTimer(d)
-		select {
-		case <-timer.C:
-		case <-r.ctx.Done():
-			timer.Stop()
-			return nil, err
-		}
 	}
+	return t, err
 }
 
 // merge makes the record to save from the newest record rec (nil when

@@ -39,12 +39,18 @@ type Source struct {
 	mu       sync.Mutex  // guards the fields below
 	inflight *flight     // the running refresh, nil when none
 	timer    *time.Timer // the next background refresh or retry, nil when none
+	timerGen uint64      // counts arms and stops of timer: a callback of an older one does nothing
 	failures int         // consecutive failed attempts or saves: the back-off step
 	retryAt  time.Time   // no attempt before this, after a failure; zero: none pending
 	lastErr  error       // the last attempt's error, returned until retryAt; nil: none
 	closed   bool
 
-	hookMu sync.Mutex // serialises Config.OnEvent and log calls of events
+	// hooks is held while events are logged and passed to Config.OnEvent,
+	// one refresh's events after another's. A channel, not a mutex, so
+	// that waiting for it is a durable block under testing/synctest.
+	hooks chan struct{}
+
+	rnd atomic.Pointer[func(time.Duration) time.Duration] // tests' jitter; nil: randN
 
 	closing context.Context // done when Close is called; ends every refresh
 	stop    context.CancelFunc
@@ -68,7 +74,7 @@ func New(cfg Config) (*Source, error) {
 	if cfg.RefreshTimeout == 0 {
 		cfg.RefreshTimeout = DefaultRefreshTimeout
 	}
-	s := &Source{cfg: cfg, store: cfg.Store, hc: noRedirects(cfg.HTTPClient), log: cfg.Logger, now: cfg.Now, sem: make(chan struct{}, 1)}
+	s := &Source{cfg: cfg, store: cfg.Store, hc: noRedirects(cfg.HTTPClient), log: cfg.Logger, now: cfg.Now, sem: make(chan struct{}, 1), hooks: make(chan struct{}, 1)}
 	if s.store == nil {
 		s.store = storage.NewMemory()
 	}
@@ -190,23 +196,22 @@ func (s *Source) Current(ctx context.Context) (*storage.Token, error) {
 // the stored record's and every version this Source has seen, and at
 // least the current time in Unix microseconds, so that a login saved by
 // one process outranks records of an earlier login that other processes
-// still hold in memory. If saving fails, t is still served and the save
-// is retried, and SetToken returns the error.
+// still hold in memory. If saving fails, or the store's lock cannot be
+// had before ctx ends, t is still served and the save is retried, and
+// SetToken returns the error.
 func (s *Source) SetToken(ctx context.Context, t *storage.Token) error {
 	if t == nil || t.AccessToken == "" && t.RefreshToken == "" {
 		return errors.New("tokensource: SetToken: a token needs an access token or a refresh token")
 	}
 	var events []Event
+	ran := false
 	err := s.exclusive(ctx, func(ctx context.Context) error {
-		rec := t.Clone()
+		ran = true
 		stored, err := s.load(ctx)
 		if err != nil {
 			return err
 		}
-		rec.Version = max(versionOf(stored), s.version()) + 1
-		if now := s.clock().UnixMicro(); now > 0 {
-			rec.Version = max(rec.Version, uint64(now))
-		}
+		rec := s.loginRecord(t, versionOf(stored))
 		e := s.newEntry(rec)
 		if err = s.save(ctx, rec); err != nil {
 			e.unsaved = true
@@ -215,12 +220,32 @@ func (s *Source) SetToken(ctx context.Context, t *storage.Token) error {
 		s.publish(e)
 		return err
 	})
+	if !ran {
+		// The lock could not be had: serve the login all the same, and
+		// save it, under the lock, with the next retry.
+		rec := s.loginRecord(t, 0)
+		e := s.newEntry(rec)
+		e.unsaved = true
+		s.publish(e)
+		events = append(events, s.eventFor(EventSaveFailed, rec, err))
+	}
 	s.mu.Lock()
 	s.resetLocked()
 	s.scheduleLocked()
 	s.mu.Unlock()
 	s.emitAll(events)
 	return err
+}
+
+// loginRecord is a copy of t at a Version above stored, above every
+// version s has seen, and at least the current time in microseconds.
+func (s *Source) loginRecord(t *storage.Token, stored uint64) *storage.Token {
+	rec := t.Clone()
+	rec.Version = max(stored, s.version()) + 1
+	if now := s.clock().UnixMicro(); now > 0 {
+		rec.Version = max(rec.Version, uint64(now))
+	}
+	return rec
 }
 
 // Forget deletes the account's record from the store and from memory;
@@ -298,6 +323,13 @@ func (s *Source) Close() error {
 	return err
 }
 
+// isClosed reports whether Close was called.
+func (s *Source) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // record returns the current record, nil when none.
 func (s *Source) record() *storage.Token {
 	if e := s.cur.Load(); e != nil {
@@ -309,23 +341,28 @@ func (s *Source) record() *storage.Token {
 // version is the highest Version this Source has seen.
 func (s *Source) version() uint64 { return s.cur.Load().version() }
 
-// afterFunc arms a timer that wakes s after d. The timer holds s weakly:
-// a Source the program dropped without Close is collected, and its timer
-// then does nothing.
-func (s *Source) afterFunc(d time.Duration) *time.Timer {
+// afterFunc arms a timer that wakes s after d, unless s armed another
+// since (gen). The timer holds s weakly: a Source the program dropped
+// without Close is collected, and its timer then does nothing.
+func (s *Source) afterFunc(d time.Duration, gen uint64) *time.Timer {
 	w := weak.Make(s)
 	return time.AfterFunc(d, func() {
 		if s := w.Value(); s != nil {
-			s.wake()
+			s.wake(gen)
 		}
 	})
 }
 
 // wake is the timer's callback: refresh early, or retry a failed refresh
-// or save.
-func (s *Source) wake() {
+// or save. A timer replaced after it fired (gen is stale) does nothing.
+func (s *Source) wake(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.timerGen {
+		return
+	}
 	s.bg.Store(true)
-	s.join(context.Background(), "", byTimer) // closed: nothing to do
+	s.joinLocked(context.Background(), "", byTimer) // closed: nothing to do
 }
 
 func versionOf(t *storage.Token) uint64 {
@@ -346,5 +383,5 @@ func (s *Source) newEntry(rec *storage.Token) *entry {
 	if s.cfg.MaxSessionAge > 0 && !rec.AuthTime.IsZero() {
 		end = rec.AuthTime.Add(s.cfg.MaxSessionAge)
 	}
-	return newEntry(rec, s.clock(), s.cfg.RefreshBefore, end)
+	return newEntry(rec, s.clock(), s.cfg.RefreshBefore, end, s.jitter)
 }

@@ -160,7 +160,7 @@ func TestRotationPersistedBeforeCallersSeeIt(t *testing.T) {
 		t.Errorf("events: %+v, want one refreshed and one rotated", f.events.events)
 	}
 	// The old refresh token is dead at the server; the next refresh must use the new one.
-	f.src.publish(newEntry(rec.Clone(), time.Now(), time.Minute, time.Time{}))
+	f.src.publish(newEntry(rec.Clone(), time.Now(), time.Minute, time.Time{}, randN))
 	if _, err := f.src.RefreshRejected(context.Background(), tok); err != nil {
 		t.Fatalf("second refresh: %v", err)
 	}
