@@ -39,7 +39,12 @@ func (s *Source) refresh(r *run, rejected string) (*entry, error) {
 			out, err = s.refreshLocked(r, rejected)
 			return err
 		})
-		if err == nil || !s.retry(r, err, attempt) {
+		if err == nil || errors.Is(err, ErrLoginRequired) {
+			return out, err
+		}
+		if !s.retry(r, err, attempt) {
+			// One event for the refresh, however many attempts it made.
+			r.add(s.eventFor(EventRefreshFailed, s.record(), err))
 			return out, err
 		}
 	}
@@ -235,7 +240,6 @@ func (s *Source) store1(r *run, ctx context.Context, rec, n *storage.Token, kind
 func (s *Source) failed(r *run, ctx context.Context, rec *storage.Token, err error, reread bool) (*entry, error) {
 	var te *Error
 	if !errors.As(err, &te) || rec == nil {
-		r.add(s.eventFor(EventRefreshFailed, rec, err))
 		return nil, err
 	}
 	if te.rotated != "" && te.rotated != rec.RefreshToken {
@@ -247,11 +251,9 @@ func (s *Source) failed(r *run, ctx context.Context, rec *storage.Token, err err
 		if _, serr := s.store1(r, ctx, rec, n, 0); serr != nil {
 			return nil, serr
 		}
-		r.add(s.eventFor(EventRefreshFailed, n, err))
 		return nil, err
 	}
 	if !te.loginRequired(s.cfg.Grant) {
-		r.add(s.eventFor(EventRefreshFailed, rec, err))
 		return nil, err
 	}
 	// A peer may have rotated the token while our request was out, or the
