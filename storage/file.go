@@ -75,9 +75,10 @@ type codec interface {
 //
 // The zero File is not usable: create one with [NewFile].
 type File struct {
-	dir   string
-	codec codec   // how records are sealed; nil only inside a Keyring
-	locks lockSet // in-process side of Lock
+	dir    string
+	codec  codec   // how records are sealed; nil only inside a Keyring
+	locks  lockSet // in-process side of Lock
+	saving lockSet // in-process lock of each key's Save; never a file lock
 
 	// write writes a record to its temporary file; tests inject failures.
 	write func(*os.File, []byte) (int, error)
@@ -151,6 +152,12 @@ func (f *File) load(ctx context.Context, key string, c codec) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.decode(path, key, c)
+}
+
+// decode returns the record at path, or an error matching ErrNotFound if
+// there is none.
+func (f *File) decode(path, key string, c codec) (*Token, error) {
 	plain, err := f.read(path, key, c)
 	if err != nil {
 		return nil, err
@@ -173,10 +180,22 @@ func (f *File) save(ctx context.Context, key string, t *Token, c codec) error {
 	if err != nil {
 		return err
 	}
-	// The existing record must be ours. Checking costs one small read and
-	// an AES-GCM open (derived keys are cached), next to two fsyncs.
-	if _, err := f.read(path, key, c); err != nil && !errors.Is(err, ErrNotFound) {
+	// Saves of one key in this process take turns, so that the check of
+	// the stored version and the rename are one step for them.
+	release, err := f.saving.lockProc(ctx, path, key)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// The existing record must be ours and older. Checking costs one small
+	// read and an AES-GCM open (derived keys are cached), next to two
+	// fsyncs.
+	cur, err := f.decode(path, key, c)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%w (not overwritten: Delete the key to replace it)", err)
+	}
+	if err := checkFence(cur, t); err != nil {
+		return fmt.Errorf("storage: file %s: %w", path, err)
 	}
 	plain, err := encodeRecord(t)
 	if err != nil {

@@ -113,6 +113,16 @@ type Store interface {
 	// Save replaces the whole record under key with t. When Save returns
 	// nil the record is durable to the degree the store promises; when it
 	// returns an error the previous record must still be loadable.
+	//
+	// Save is fenced by [Token.Version]: when the store holds a record for
+	// key whose Version is at or above t.Version, Save leaves it as it is
+	// and returns an error matching [ErrStale]; the caller should Load the
+	// stored record and adopt it. A t with Version 0 is unversioned and is
+	// never refused for this reason; after Delete any Version is accepted.
+	// The check and the write are one step for the goroutines of one
+	// process; processes that share a store make them one step by holding
+	// the store's [Locker] lock for the key around Load and Save, as
+	// package tokensource does.
 	Save(ctx context.Context, key string, t *Token) error
 
 	// Delete removes the record under key. Deleting an absent key is not
