@@ -46,6 +46,9 @@ func (f *File) Lock(ctx context.Context, key string) (func() error, error) {
 	if key == "" {
 		return nil, errors.New("storage: file: lock of an empty key")
 	}
+	if err := f.checkSameDir(); err != nil {
+		return nil, fmt.Errorf("storage: file: %w", err)
+	}
 	return f.locks.lock(ctx, f.lockPath(key, ".lock"), key)
 }
 
