@@ -104,9 +104,10 @@ func (c *KeyringConfig) dir() (string, error) {
 //
 // # Keys, versions and other processes
 //
-// Load uses the key cached in memory and reads the keyring again when the
-// record turns out to be encrypted with another key (another process
-// logged out and in again). Save never trusts the cache: under a lock
+// Load uses the entry cached in memory and reads the keyring again when
+// the record turns out to be encrypted with another key (another process
+// logged out and in again) or older than the cached version (another
+// process saved Version 0). Save never trusts the cache: under a lock
 // file shared by the processes of the account, it reads the entry, seals
 // with the key found there (creating one if there is none), and then, if
 // the version changed, writes the entry with the saved version and reads
@@ -195,7 +196,9 @@ func (k *Keyring) Load(ctx context.Context, key string) (*Token, error) {
 		return nil, k.noKey(key)
 	}
 	t, err := k.files.load(ctx, key, e.fk, e.mark)
-	if cached && errors.Is(err, ErrWrongKey) {
+	// Another process may have replaced the key (a new login) or lowered
+	// the version (an unversioned save) since the entry was cached.
+	if cached && (errors.Is(err, ErrWrongKey) || errors.Is(err, ErrRolledBack)) {
 		k.forget(key)
 		return k.Load(ctx, key)
 	}
