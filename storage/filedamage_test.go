@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,9 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // damaged is a store whose record for "acct" was just damaged; run checks
@@ -301,17 +303,33 @@ func TestFileSwapped(t *testing.T) {
 	}
 }
 
+// TestFileKDFParamsCapped: a file whose header asks for more Argon2id
+// time, memory or threads than this version writes is ErrCorrupt, and no
+// key is derived for it.
 func TestFileKDFParamsCapped(t *testing.T) {
-	key, err := KeyFromPassphrase([]byte(testPassphrase)) // the real caps
+	key, err := KeyFromPassphrase([]byte(testPassphrase)) // the real parameters and caps
 	if err != nil {
 		t.Fatal(err)
+	}
+	var derivations atomic.Int32
+	key.k.kdf = func(pass, salt []byte, _, _ uint32, _ uint8, n uint32) []byte { // fast, same inputs same key
+		derivations.Add(1)
+		sum := sha256.Sum256(append(bytes.Clone(pass), salt...))
+		return sum[:n]
 	}
 	edits := []struct {
 		name string
 		edit func(p []byte)
 	}{
+		{"time 4, one more than written", func(p []byte) { binary.BigEndian.PutUint32(p[0:4], argonTime+1) }},
+		{"64 MiB + 1 KiB memory", func(p []byte) { binary.BigEndian.PutUint32(p[4:8], argonMemoryKiB+1) }},
+		{"5 threads", func(p []byte) { p[8] = argonThreads + 1 }},
+		{"the old caps: time 8, 256 MiB, 16 threads", func(p []byte) {
+			binary.BigEndian.PutUint32(p[0:4], 8)
+			binary.BigEndian.PutUint32(p[4:8], 256*1024)
+			p[8] = 16
+		}},
 		{"4 GiB memory", func(p []byte) { binary.BigEndian.PutUint32(p[4:8], 0xffffffff) }},
-		{"257 MiB memory", func(p []byte) { binary.BigEndian.PutUint32(p[4:8], 257*1024) }},
 		{"time 1<<31", func(p []byte) { binary.BigEndian.PutUint32(p[0:4], 1<<31) }},
 		{"time 0", func(p []byte) { binary.BigEndian.PutUint32(p[0:4], 0) }},
 		{"255 threads", func(p []byte) { p[8] = 255 }},
@@ -323,18 +341,25 @@ func TestFileKDFParamsCapped(t *testing.T) {
 			d := newDamaged(t, key, func(t *testing.T, p string) {
 				rewriteHeader(t, p, func(b []byte) { tt.edit(b[fixedHeaderLen:]) })
 			})
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			start := time.Now()
+			before := derivations.Load()
 			d.check(t, ErrCorrupt, "")
-			runtime.ReadMemStats(&after)
-			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
-				t.Errorf("refusing the file allocated %d bytes, want < 8 MiB", alloc)
-			}
-			if el := time.Since(start); el > 2*time.Second {
-				t.Errorf("refusing the file took %v", el)
+			if n := derivations.Load() - before; n != 0 {
+				t.Errorf("got %d key derivations for the refused file, want 0", n)
 			}
 		})
+	}
+	// The parameters this version writes are accepted and derived once.
+	f, err := NewFile(FileConfig{Dir: filepath.Join(t.TempDir(), "d"), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSave(t, f, "acct", testToken(1, 0))
+	before := derivations.Load()
+	if _, err := f.Load(context.Background(), "acct"); err != nil {
+		t.Fatalf("Load of a file with the parameters this version writes: %v", err)
+	}
+	if n := derivations.Load() - before; n != 0 {
+		t.Errorf("got %d more derivations, want 0 (the derived key is cached)", n)
 	}
 }
 
