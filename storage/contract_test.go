@@ -119,9 +119,12 @@ func checkLock(t *testing.T, l Locker) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := l.Lock(ctx, "another key") // locks are per key
+	// Locks are per key: another key's lock is free while k is held.
+	otherCtx, cancelOther := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelOther()
+	other, err := l.Lock(otherCtx, "another key")
 	if err != nil {
-		t.Fatalf("lock of another key while k is held: %v", err)
+		t.Fatalf("lock of another key while k is held: got %v, want the lock", err)
 	}
 	other()
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
