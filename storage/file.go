@@ -20,6 +20,7 @@ type FileConfig struct {
 	// missing parent) when absent; an existing Dir must be a directory
 	// owned by the current user that group and others cannot access
 	// (e.g. mode 0700), or NewFile returns [ErrInsecurePermissions].
+	// Symlinks in Dir are resolved once, by NewFile; see [File].
 	Dir string
 
 	// Key encrypts every record. Required: the zero FileKey is refused.
