@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -11,8 +12,8 @@ import (
 )
 
 // TestStoreContract checks the Store and Locker contracts of storage.go
-// on every store that needs no outside service (the keyring store's own
-// tests run the same calls against a real Secret Service).
+// on every store, the keyring store with a fake OS keyring (its own tests
+// run the same calls against a real Secret Service).
 func TestStoreContract(t *testing.T) {
 	type lockingStore interface {
 		Store
@@ -29,12 +30,18 @@ func TestStoreContract(t *testing.T) {
 			}
 			return f
 		},
+		"keyring (fake OS keyring)": func(t *testing.T) lockingStore {
+			return newFakeKeyring(t, &fakeKeyring{}, filepath.Join(t.TempDir(), "s"))
+		},
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Run("absent key", func(t *testing.T) { checkAbsent(t, open(t)) })
 			t.Run("save replaces and never aliases", func(t *testing.T) { checkNoAliasing(t, open(t)) })
 			t.Run("lock serialises and honours ctx", func(t *testing.T) { checkLock(t, open(t)) })
+			for _, fc := range fenceCases {
+				t.Run("fence/"+fc.name, func(t *testing.T) { fc.run(t, open(t)) })
+			}
 		})
 	}
 }
@@ -112,9 +119,12 @@ func checkLock(t *testing.T, l Locker) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := l.Lock(ctx, "another key") // locks are per key
+	// Locks are per key: another key's lock is free while k is held.
+	otherCtx, cancelOther := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelOther()
+	other, err := l.Lock(otherCtx, "another key")
 	if err != nil {
-		t.Fatalf("lock of another key while k is held: %v", err)
+		t.Fatalf("lock of another key while k is held: got %v, want the lock", err)
 	}
 	other()
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
@@ -133,4 +143,55 @@ func checkLock(t *testing.T, l Locker) {
 		t.Fatalf("Lock after the waiter gave up: %v", err)
 	}
 	again()
+}
+
+// fenceCase saves versions in turn under one key and checks which saves
+// are refused with ErrStale and what is stored in the end.
+type fenceCase struct {
+	name  string
+	saves []uint64 // versions saved in turn; deleteMark deletes instead
+	stale []bool   // per save: whether ErrStale is wanted
+	want  uint64   // the version stored at the end
+}
+
+const deleteMark = ^uint64(0)
+
+var fenceCases = []fenceCase{
+	{"higher version replaces", []uint64{1, 2, 7}, []bool{false, false, false}, 7},
+	{"equal version refused", []uint64{3, 3}, []bool{false, true}, 3},
+	{"lower version refused", []uint64{5, 4, 1}, []bool{false, true, true}, 5},
+	{"version 0 always accepted", []uint64{5, 0, 0, 2}, []bool{false, false, false, false}, 2},
+	{"any version after Delete", []uint64{9, deleteMark, 1}, []bool{false, false, false}, 1},
+}
+
+func (fc fenceCase) run(t *testing.T, s Store) {
+	ctx := context.Background()
+	var last *Token // the record the store should hold
+	for i, v := range fc.saves {
+		if v == deleteMark {
+			if err := s.Delete(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		tok := &Token{AccessToken: fmt.Sprintf("a-%d-%d", i, v), RefreshToken: fmt.Sprintf("r-%d", i), Version: v}
+		err := s.Save(ctx, "k", tok)
+		if got := errors.Is(err, ErrStale); got != fc.stale[i] {
+			t.Fatalf("save %d (version %d): got %v, want ErrStale %v", i, v, err, fc.stale[i])
+		}
+		if err != nil && !fc.stale[i] {
+			t.Fatalf("save %d (version %d): %v", i, v, err)
+		}
+		if err == nil {
+			last = tok
+		}
+	}
+	got, err := s.Load(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != fc.want || got.AccessToken != last.AccessToken || got.RefreshToken != last.RefreshToken {
+		t.Errorf("stored: got version %d %q, want version %d %q (refused saves must leave it untouched)",
+			got.Version, got.AccessToken, fc.want, last.AccessToken)
+	}
 }

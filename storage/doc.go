@@ -28,8 +28,12 @@
 // # Errors
 //
 // A record that cannot be read is never taken as "no record" and never
-// overwritten by Save: [ErrWrongKey], [ErrCorrupt], [ErrUnsupportedVersion]
-// and [ErrInsecurePermissions] say why, and the message names the fix.
+// overwritten by Save: [ErrWrongKey], [ErrCorrupt], [ErrUnsupportedVersion],
+// [ErrInsecurePermissions] and [ErrRolledBack] (an older copy of the record
+// was put back) say why, and the message names the fix. Save refuses a
+// record that is not newer than the stored one with [ErrStale] (see
+// [Store]) and, in the durable stores, one too big to be loaded again with
+// [ErrTooBig].
 // [ErrLockTimeout] reports a Lock whose context ended first; the keyring's
 // own failures are [ErrKeyringUnavailable], [ErrKeyringLocked],
 // [ErrKeyringTooBig] and [ErrKeyringTimeout]. No error carries a key,

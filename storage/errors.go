@@ -37,6 +37,21 @@ var (
 	// is unversioned and is never refused for this reason.
 	ErrStale = errors.New("storage: a newer record is stored")
 
+	// ErrRolledBack is returned by Load, and by Save instead of
+	// overwriting, when the stored record is older than one the store has
+	// seen for the key: the record file was restored from a backup or
+	// replaced by an older copy, whose refresh token has most likely been
+	// used up (and reusing it may make the provider revoke the login). The
+	// record is left as it is; put the newest copy back, or Delete the key
+	// and log in again. What a store can detect is described on [File] and
+	// [Keyring].
+	ErrRolledBack = errors.New("storage: the stored record was rolled back to an older version")
+
+	// ErrTooBig is returned by Save when the record would not fit in a
+	// record file (1 MiB once encrypted, the most Load accepts). Nothing
+	// is written and the stored record is left as it is.
+	ErrTooBig = errors.New("storage: record too big")
+
 	// ErrLockTimeout is returned by Lock when its context is done (deadline
 	// or cancellation) before the lock was acquired. The error also wraps
 	// the context's error.

@@ -20,6 +20,7 @@ type FileConfig struct {
 	// missing parent) when absent; an existing Dir must be a directory
 	// owned by the current user that group and others cannot access
 	// (e.g. mode 0700), or NewFile returns [ErrInsecurePermissions].
+	// Symlinks in Dir are resolved once, by NewFile; see [File].
 	Dir string
 
 	// Key encrypts every record. Required: the zero FileKey is refused.
@@ -43,8 +44,7 @@ type codec interface {
 }
 
 // File is a [Store] and [Locker] that keeps each account's record in its
-// own AES-256-GCM encrypted file in a directory (behaviour 9 of the
-// design):
+// own AES-256-GCM encrypted file in a directory:
 //
 //   - The file name is a readable, sanitised prefix of the account key and
 //     a hex SHA-256 prefix of it, so any key string is safe.
@@ -59,25 +59,60 @@ type codec interface {
 //     and one that does not decrypt with the store's key ([ErrWrongKey],
 //     [ErrCorrupt], [ErrUnsupportedVersion]). Save never overwrites such a
 //     file: Delete it first. There is no plaintext fallback.
+//   - Save refuses a record that is not newer than the stored one
+//     ([ErrStale], see [Store]) and one too big for Load to accept
+//     ([ErrTooBig]), before writing anything.
 //   - Lock takes an advisory lock on "<name>.lock" beside the record; see
 //     [File.Lock].
 //
-// The directory's permissions are checked by NewFile, each file's by
-// every Load and Save. On Windows, modes and owners are not checked (its
-// access control lists are not modes) and the directory is not fsynced.
+// # Directory
+//
+// NewFile resolves symlinks in Dir once and works in the directory it
+// found. Every operation then checks that Dir still leads to that same
+// directory (same device and inode on Unix) and that it is still private
+// (owned by the current user, mode 0700): if Dir was re-pointed to
+// another directory or the directory replaced, it returns
+// [ErrInsecurePermissions] and touches nothing; create the store again
+// after checking the directory. On Windows, modes and owners are not
+// checked (its access control lists are not modes) and the directory is
+// not fsynced.
+//
+// # Rolled-back records
+//
+// Each record carries a random lineage id, kept by every Save that
+// replaces a record and renewed by a Save that creates one (after a
+// Delete, in any process) or saves Version 0. A File remembers, in
+// memory, the newest version it has loaded or saved of each key's
+// lineage and the lineages that replaced ones it saw; Load then refuses
+// a record of the same lineage with a lower Version, or of a lineage
+// that was replaced, with [ErrRolledBack], and Save refuses to overwrite
+// it. A Delete followed by a new login, here or in another process,
+// starts a new lineage and is never refused. What a File cannot detect:
+// a rollback before this process has seen a newer record (after a
+// restart, the first record loaded is believed), and records written by
+// a tokenkeeper that predates lineages or with Version 0. [Keyring] also
+// records the newest version in the OS keyring, which survives restarts.
+//
+// # Concurrency
 //
 // A File is safe for concurrent use by multiple goroutines and processes.
-// Save's check of the existing record and its rename are two steps: a
-// process writing the same account with another key in between is not
-// detected. Processes that share an account serialise their
-// read-modify-write cycles with Lock anyway (behaviour 3 of the design).
+// In one process, the Loads, Saves and Deletes of one key take turns, so
+// that a Save's check of the stored record and its rename are one step.
+// Between processes they are two steps: processes that share an account
+// make them one by holding the account's Lock around Load and Save, as
+// package tokensource does; otherwise a Save by another process in
+// between, of an older record or with another key, is not detected.
 // No error a File returns contains a key, passphrase or token.
 //
 // The zero File is not usable: create one with [NewFile].
 type File struct {
-	dir   string
-	codec codec   // how records are sealed; nil only inside a Keyring
-	locks lockSet // in-process side of Lock
+	dir     string      // the directory, symlinks resolved by NewFile
+	given   string      // the absolute directory NewFile was given
+	dirInfo os.FileInfo // the identity of dir when NewFile checked it
+	codec   codec       // how records are sealed; nil only inside a Keyring
+	locks   lockSet     // in-process side of Lock
+	keyMu   lockSet     // in-process lock of each key's Load, Save and Delete; never a file lock
+	seen    seenRecords // newest records seen, to detect rollbacks
 
 	// write writes a record to its temporary file; tests inject failures.
 	write func(*os.File, []byte) (int, error)
@@ -99,27 +134,34 @@ func NewFile(cfg FileConfig) (*File, error) {
 }
 
 func newFile(dir string, c codec) (*File, error) {
-	dir, err := filepath.Abs(dir)
+	given, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage: file: %w", err)
 	}
-	if err := ensureDir(dir); err != nil {
+	if err := ensureDir(given); err != nil {
 		return nil, fmt.Errorf("storage: file: %w", err)
 	}
-	cleanupTemps(dir)
-	return &File{dir: dir, codec: c, write: writeFile}, nil
+	real, info, err := resolveDir(given)
+	if err != nil {
+		return nil, fmt.Errorf("storage: file: %w", err)
+	}
+	cleanupTemps(real)
+	return &File{dir: real, given: given, dirInfo: info, codec: c, write: writeFile}, nil
 }
 
-// Load implements [Store].
+// Load implements [Store]. It refuses a record older than one this File
+// has seen ([ErrRolledBack]; see [File]).
 func (f *File) Load(ctx context.Context, key string) (*Token, error) {
-	return f.load(ctx, key, f.codec)
+	return f.load(ctx, key, f.codec, 0)
 }
 
 // Save implements [Store]. It first checks that the existing record, if
-// any, decrypts with the store's key: if not, it returns that error and
-// leaves the file as it is.
+// any, decrypts with the store's key and is not rolled back: if not, it
+// returns that error and leaves the file as it is. It refuses a record
+// whose Version is not above the stored one's ([ErrStale]) and one too
+// big for Load ([ErrTooBig]).
 func (f *File) Save(ctx context.Context, key string, t *Token) error {
-	return f.save(ctx, key, t, f.codec)
+	return f.save(ctx, key, t, f.codec, 0)
 }
 
 // Delete implements [Store]. It removes the record file, not the lock file.
@@ -131,19 +173,27 @@ func (f *File) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	release, err := f.keyMu.lockProc(ctx, path, key)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := os.Remove(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		return fmt.Errorf("storage: file: %w", err)
 	}
+	f.seen.get(key).retire()
 	if err := syncDir(f.dir); err != nil {
 		return fmt.Errorf("storage: file: sync %s: %w", f.dir, err)
 	}
 	return nil
 }
 
-func (f *File) load(ctx context.Context, key string, c codec) (*Token, error) {
+// load returns key's record. floor is the lowest version known from
+// outside this process to have been stored (0 for none).
+func (f *File) load(ctx context.Context, key string, c codec, floor uint64) (*Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -151,18 +201,39 @@ func (f *File) load(ctx context.Context, key string, c codec) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain, err := f.read(path, key, c)
+	release, err := f.keyMu.lockProc(ctx, path, key)
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeRecord(plain)
+	defer release()
+	t, lineage, err := f.current(path, key, c, floor)
 	if err != nil {
-		return nil, fmt.Errorf("storage: file %s: %w", path, err)
+		return nil, err
 	}
+	f.seen.get(key).observe(lineage, t.Version)
 	return t, nil
 }
 
-func (f *File) save(ctx context.Context, key string, t *Token, c codec) error {
+// current returns the record at path and its lineage, or an error
+// matching ErrNotFound if there is none, or ErrRolledBack if it is older
+// than floor or than a record this File has seen. The caller holds key's
+// keyMu.
+func (f *File) current(path, key string, c codec, floor uint64) (*Token, string, error) {
+	plain, err := f.read(path, key, c)
+	if err != nil {
+		return nil, "", err
+	}
+	t, lineage, err := decodeRecord(plain)
+	if err == nil {
+		err = f.seen.get(key).check(lineage, t.Version, floor)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("storage: file %s: %w", path, err)
+	}
+	return t, lineage, nil
+}
+
+func (f *File) save(ctx context.Context, key string, t *Token, c codec, floor uint64) error {
 	if t == nil {
 		return errors.New("storage: file: save of a nil token")
 	}
@@ -173,23 +244,53 @@ func (f *File) save(ctx context.Context, key string, t *Token, c codec) error {
 	if err != nil {
 		return err
 	}
-	// The existing record must be ours. Checking costs one small read and
-	// an AES-GCM open (derived keys are cached), next to two fsyncs.
-	if _, err := f.read(path, key, c); err != nil && !errors.Is(err, ErrNotFound) {
+	release, err := f.keyMu.lockProc(ctx, path, key)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// The existing record must be ours, not rolled back, and older.
+	// Checking costs one small read and an AES-GCM open (derived keys are
+	// cached), next to two fsyncs.
+	cur, lineage, err := f.current(path, key, c, floor)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%w (not overwritten: Delete the key to replace it)", err)
 	}
-	plain, err := encodeRecord(t)
-	if err != nil {
-		return fmt.Errorf("storage: file: %w", err)
+	if err := checkFence(cur, t); err != nil {
+		return fmt.Errorf("storage: file %s: %w", path, err)
 	}
-	data, err := c.seal(key, plain)
+	if cur == nil || lineage == "" || t.Version == 0 {
+		if lineage, err = newLineage(); err != nil {
+			return fmt.Errorf("storage: file: %w", err)
+		}
+	}
+	data, err := f.sealRecord(key, t, lineage, c)
 	if err != nil {
 		return fmt.Errorf("storage: file %s: %w", path, err)
 	}
 	if err := writeAtomic(path, data, f.write); err != nil {
 		return fmt.Errorf("storage: file %s: %w", path, err)
 	}
+	f.seen.get(key).saved(lineage, t.Version)
 	return nil
+}
+
+// sealRecord returns the record file of t, or an error matching ErrTooBig
+// if Load would refuse it for its size.
+func (f *File) sealRecord(key string, t *Token, lineage string, c codec) ([]byte, error) {
+	plain, err := encodeRecord(t, lineage)
+	if err != nil {
+		return nil, err
+	}
+	data, err := c.seal(key, plain)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%w: %d bytes encrypted, more than the %d a record file may hold (the ID token alone is %d bytes); nothing was written",
+			ErrTooBig, len(data), maxFileSize, len(t.IDToken))
+	}
+	return data, nil
 }
 
 // read returns the decrypted record at path, or an error matching
@@ -217,10 +318,14 @@ func (f *File) read(path, key string, c codec) ([]byte, error) {
 	return plain, nil
 }
 
-// recordPath returns the path of key's record file.
+// recordPath returns the path of key's record file, after checking that
+// the store's directory is still the one NewFile checked.
 func (f *File) recordPath(key string) (string, error) {
 	if key == "" {
 		return "", errors.New("storage: file: empty key")
+	}
+	if err := f.checkSameDir(); err != nil {
+		return "", fmt.Errorf("storage: file: %w", err)
 	}
 	return filepath.Join(f.dir, fileBase(key)+".tk"), nil
 }

@@ -36,6 +36,45 @@ func ensureDir(dir string) error {
 	return checkDir(dir)
 }
 
+// resolveDir resolves the symlinks in dir, an absolute directory that
+// ensureDir accepted, and returns the directory found and its identity.
+func resolveDir(dir string) (string, os.FileInfo, error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkDirInfo(fi, real); err != nil {
+		return "", nil, err
+	}
+	return real, fi, nil
+}
+
+// checkSameDir checks that the directory NewFile was given still leads to
+// the directory it resolved, that this one was not replaced, and that it
+// is still private. Costs two stats.
+func (f *File) checkSameDir() error {
+	fi, err := os.Stat(f.dir)
+	if err == nil && !os.SameFile(fi, f.dirInfo) {
+		err = fmt.Errorf("%s: %w: it is no longer the directory the store was created with (it was replaced); check it, then create the store again",
+			f.dir, ErrInsecurePermissions)
+	}
+	if err == nil {
+		err = checkDirInfo(fi, f.dir)
+	}
+	if err == nil && f.given != f.dir {
+		var gi os.FileInfo
+		if gi, err = os.Stat(f.given); err == nil && !os.SameFile(gi, f.dirInfo) {
+			err = fmt.Errorf("%s: %w: it now leads to another directory than %s, the one the store was created with (a symlink was re-pointed); check it, then create the store again",
+				f.given, ErrInsecurePermissions, f.dir)
+		}
+	}
+	return err
+}
+
 // createTemp creates and locks a new temporary file beside target. The
 // lock tells cleanupTemps that the file is being written.
 func createTemp(target string) (*os.File, string, error) {

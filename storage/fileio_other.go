@@ -43,6 +43,11 @@ func checkDir(dir string) error {
 	if err != nil {
 		return err
 	}
+	return checkDirInfo(fi, dir)
+}
+
+// checkDirInfo is checkDir for fi, the result of a Stat of dir.
+func checkDirInfo(fi os.FileInfo, dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s: not a directory", dir)
 	}

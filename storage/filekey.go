@@ -44,17 +44,13 @@ const (
 )
 
 // Argon2id parameters for new files, RFC 9106 section 4 second recommended
-// option, and the caps enforced on parameters read from a file header so
-// that a file written by an attacker cannot make us allocate gigabytes or
-// spin for minutes.
+// option. They are also the caps enforced on parameters read from a file
+// header, so that a file written by someone else cannot make every open
+// cost more than a file this version writes.
 const (
 	argonTime      = 3
 	argonMemoryKiB = 64 * 1024
 	argonThreads   = 4
-
-	maxArgonTime      = 8
-	maxArgonMemoryKiB = 256 * 1024
-	maxArgonThreads   = 16
 
 	saltSize = 16
 	keyIDLen = 8
@@ -76,7 +72,8 @@ func (p kdfParams) costsAtLeast(q kdfParams) bool {
 	return p.time >= q.time && p.memoryKiB >= q.memoryKiB && p.threads >= q.threads
 }
 
-// kdfLimits caps the parameters accepted from a file header.
+// kdfLimits caps the parameters accepted from a file header; the caps are
+// checked before any key is derived.
 type kdfLimits struct {
 	maxTime, maxMemoryKiB uint32
 	maxThreads            uint8
@@ -85,7 +82,9 @@ type kdfLimits struct {
 func (l kdfLimits) check(p kdfParams) error {
 	if p.time == 0 || p.time > l.maxTime || p.threads == 0 || p.threads > l.maxThreads ||
 		p.memoryKiB < 8*uint32(p.threads) || p.memoryKiB > l.maxMemoryKiB {
-		return fmt.Errorf("%w: Argon2id parameters out of range (time %d, memory %d KiB, threads %d; at most %d, %d KiB, %d)",
+		return fmt.Errorf("%w: Argon2id parameters out of range (time %d, memory %d KiB, threads %d; this version accepts at most "+
+			"what it writes, %d, %d KiB, %d): the file was written by another program or a later tokenkeeper; "+
+			"open it with that, or Delete the key and log in again",
 			ErrCorrupt, p.time, p.memoryKiB, p.threads, l.maxTime, l.maxMemoryKiB, l.maxThreads)
 	}
 	return nil
@@ -100,6 +99,9 @@ type fileKey struct {
 	pass   []byte    // kdfArgon2id: the passphrase
 	base   kdfParams // kdfArgon2id: the cost new files must at least have
 	limits kdfLimits // kdfArgon2id: caps on parameters read from files
+
+	// kdf derives a key: argon2.IDKey; tests count the calls.
+	kdf func(pass, salt []byte, time, memoryKiB uint32, threads uint8, keyLen uint32) []byte
 
 	mu      sync.Mutex
 	write   kdfParams                 // guarded by mu; parameters for new files
@@ -187,16 +189,18 @@ func decodeKeyText(s string) ([]byte, error) {
 // copies, with Argon2id (time 3, 64 MiB, 4 threads, a random 16-byte salt;
 // all stored in each file's header). A derivation takes around 100 ms; the
 // key derived for each salt is cached in the FileKey, so only the first
-// Load or Save of a given salt pays for it. Parameters read from a file are
-// capped (time 8, 256 MiB, 16 threads): a file asking for more is
-// [ErrCorrupt] and nothing is allocated for it.
+// Load or Save of a given salt pays for it. Parameters read from a file
+// may not exceed these: a file asking for more time, memory or threads
+// (written by another program, or by a later tokenkeeper with a higher
+// cost) is [ErrCorrupt], refused before any key is derived and any memory
+// allocated for it.
 func KeyFromPassphrase(pass []byte) (FileKey, error) {
 	return keyFromPassphrase(pass, kdfParams{time: argonTime, memoryKiB: argonMemoryKiB, threads: argonThreads}, defaultKDFLimits())
 }
 
 // defaultKDFLimits returns the caps on Argon2id parameters read from files.
 func defaultKDFLimits() kdfLimits {
-	return kdfLimits{maxTime: maxArgonTime, maxMemoryKiB: maxArgonMemoryKiB, maxThreads: maxArgonThreads}
+	return kdfLimits{maxTime: argonTime, maxMemoryKiB: argonMemoryKiB, maxThreads: argonThreads}
 }
 
 // keyFromPassphrase is KeyFromPassphrase with the cost and caps as
@@ -211,7 +215,7 @@ func keyFromPassphrase(pass []byte, p kdfParams, limits kdfLimits) (FileKey, err
 	if err := limits.check(p); err != nil {
 		return FileKey{}, fmt.Errorf("storage: file key: %w", err)
 	}
-	k := &fileKey{kind: kdfArgon2id, pass: bytes.Clone(pass), base: p, limits: limits, write: p}
+	k := &fileKey{kind: kdfArgon2id, pass: bytes.Clone(pass), base: p, limits: limits, write: p, kdf: argon2.IDKey}
 	return FileKey{k}, nil
 }
 
@@ -248,7 +252,7 @@ func (k *fileKey) derive(p kdfParams) ([]byte, [keyIDLen]byte) {
 	}
 	k.mu.Unlock()
 	d.once.Do(func() {
-		d.key = argon2.IDKey(k.pass, p.salt[:], p.time, p.memoryKiB, p.threads, KeySize)
+		d.key = k.kdf(k.pass, p.salt[:], p.time, p.memoryKiB, p.threads, KeySize)
 		d.id = keyID(d.key)
 	})
 	return d.key, d.id

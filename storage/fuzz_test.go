@@ -20,7 +20,7 @@ func FuzzDecode(f *testing.F) {
 	passK := passKey(f, testPassphrase)
 	keys := []*fileKey{rawK.k, passK.k}
 	for _, k := range keys {
-		plain, _ := encodeRecord(testToken(3, 100))
+		plain, _ := encodeRecord(testToken(3, 100), "")
 		valid, err := k.seal("acct", plain)
 		if err != nil {
 			f.Fatal(err)
@@ -55,7 +55,7 @@ func FuzzDecode(f *testing.F) {
 				}
 				continue
 			}
-			if _, err := decodeRecord(plain); err != nil {
+			if _, _, err := decodeRecord(plain); err != nil {
 				t.Fatalf("a file that authenticates does not decode: %v", err)
 			}
 		}

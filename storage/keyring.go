@@ -2,9 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -87,25 +84,50 @@ func (c *KeyringConfig) dir() (string, error) {
 //
 // Keyring entries are small: about 2.5 KB on Windows and 3 KB on macOS
 // (service, account and secret together), and an ID token alone can be
-// larger. So the keyring holds, per account, only a random 32-byte key
-// (entry service [KeyringConfig.Service], account the key string), and the
-// record lives in a [File] store in [KeyringConfig.Dir], encrypted with
-// that key. This was chosen over splitting a record across several
-// entries because:
+// larger. So the keyring holds, per account, only a random 32-byte key and
+// the newest version saved with it (entry service [KeyringConfig.Service],
+// account the key string), and the record lives in a [File] store in
+// [KeyringConfig.Dir], encrypted with that key. This was chosen over
+// splitting a record across several entries because:
 //
 //   - a Save is all-or-nothing through one atomic rename, already proven
 //     by the file store's crash test, where chunks and a manifest in the
 //     keyring cannot be replaced atomically and leave orphans on a crash;
-//   - the keyring is written once per account, when its key is created,
-//     not at every refresh-token rotation: no D-Bus round trips or macOS
-//     access prompts per entry on the hot path of a refresh;
-//   - any record size works on every platform.
+//   - the entry stays under 100 bytes whatever the record's size, so any
+//     record size works on every platform.
 //
 // The cost: the record's ciphertext lives on disk (mode 0600 in a 0700
 // directory) and is useless without the keyring entry; a keyring that is
 // reset or restored without the directory (or the reverse) makes the
 // record unreadable, reported as [ErrWrongKey], never overwritten or taken
 // as "not found".
+//
+// # Keys, versions and other processes
+//
+// Load uses the entry cached in memory and reads the keyring again when
+// the record turns out to be encrypted with another key (another process
+// logged out and in again) or older than the cached version (another
+// process saved Version 0). Save never trusts the cache: under a lock
+// file shared by the processes of the account, it reads the entry, seals
+// with the key found there (creating one if there is none), and then, if
+// the version changed, writes the entry with the saved version and reads
+// it back. That is one keyring call per Save, three when the version
+// changes, about a millisecond each over D-Bus and tens of milliseconds
+// on macOS, where go-keyring runs a program; package tokensource saves
+// once per refresh. The version is recorded after the record is written,
+// on a best-effort basis: if the keyring fails then, Save still succeeds
+// (the record is durable) and the recorded version lags behind.
+//
+// Load refuses, with [ErrRolledBack], a record whose Version is below the
+// one recorded in the entry (the record directory was restored from a
+// backup), in every process and after restarts, and one older than a
+// record this process saw (see [File]). A Delete, in any process, removes
+// the entry; the next Save creates a new key, so versions start over and
+// records of the old key are [ErrWrongKey]. Not detected: a keyring and a
+// directory restored together, a rollback that happens while this process
+// has the entry cached and has not seen the newer record, and records
+// saved with Version 0. Entries written by this version are not readable
+// by a tokenkeeper that predates version marks ([ErrCorrupt] there).
 //
 // # Errors and time limits
 //
@@ -114,13 +136,11 @@ func (c *KeyringConfig) dir() (string, error) {
 // own goroutine bounded by [KeyringConfig.Timeout]: the Linux Secret
 // Service can hang. A call that times out returns at once, but its
 // goroutine lingers until D-Bus answers or the connection closes; a late
-// answer is discarded. Every key written is read back and compared.
+// answer is discarded. Every entry written is read back and compared.
 //
 // A Keyring is safe for concurrent use by multiple goroutines and
-// processes. It caches each account's key in memory and reads the
-// keyring again when a record turns out to be encrypted with another key
-// (another process logged out and in again). The zero Keyring is not
-// usable: create one with [NewKeyring].
+// processes. The zero Keyring is not usable: create one with
+// [NewKeyring].
 type Keyring struct {
 	service string
 	timeout time.Duration
@@ -128,7 +148,14 @@ type Keyring struct {
 	backend keyringBackend // the OS keyring; tests use a fake
 
 	mu   sync.Mutex
-	keys map[string]*fileKey // guarded by mu; account key → its file key
+	keys map[string]keyEntry // guarded by mu; account key → its entry as last read or written
+}
+
+// keyEntry is one account's keyring entry: its file key and the newest
+// version saved under that key (0 when unknown).
+type keyEntry struct {
+	fk   *fileKey
+	mark uint64
 }
 
 var (
@@ -157,17 +184,21 @@ func newKeyring(cfg KeyringConfig, backend keyringBackend) (*Keyring, error) {
 	return &Keyring{service: cfg.Service, timeout: cfg.timeout(), files: files, backend: backend}, nil
 }
 
-// Load implements [Store].
+// Load implements [Store]. It refuses a record older than the version
+// recorded in the keyring entry or one this process has seen
+// ([ErrRolledBack]; see [Keyring]).
 func (k *Keyring) Load(ctx context.Context, key string) (*Token, error) {
-	fk, cached, err := k.fileKey(ctx, key)
+	e, cached, err := k.entry(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if fk == nil {
+	if e.fk == nil {
 		return nil, k.noKey(key)
 	}
-	t, err := k.files.load(ctx, key, fk)
-	if cached && errors.Is(err, ErrWrongKey) {
+	t, err := k.files.load(ctx, key, e.fk, e.mark)
+	// Another process may have replaced the key (a new login) or lowered
+	// the version (an unversioned save) since the entry was cached.
+	if cached && (errors.Is(err, ErrWrongKey) || errors.Is(err, ErrRolledBack)) {
 		k.forget(key)
 		return k.Load(ctx, key)
 	}
@@ -176,37 +207,57 @@ func (k *Keyring) Load(ctx context.Context, key string) (*Token, error) {
 
 // Save implements [Store]. The first Save of an account creates its key in
 // the keyring; it fails with [ErrWrongKey] if a record file exists for
-// which the keyring has no key.
+// which the keyring has no key. Every Save reads the account's entry from
+// the keyring, never from the cache, so that it seals with the key other
+// processes will read, then records the saved version in the entry; see
+// [Keyring] for the cost.
 func (k *Keyring) Save(ctx context.Context, key string, t *Token) error {
 	if t == nil {
 		return errors.New("storage: keyring: save of a nil token")
 	}
-	fk, cached, err := k.fileKey(ctx, key)
+	unlock, err := k.lockEntry(ctx, key)
 	if err != nil {
 		return err
 	}
-	if fk == nil {
-		if fk, err = k.createKey(ctx, key); err != nil {
+	defer unlock()
+	e, err := k.readEntry(ctx, key)
+	if err != nil {
+		return err
+	}
+	if e.fk == nil {
+		if e, err = k.createKey(ctx, key); err != nil {
 			return err
 		}
 	}
-	err = k.files.save(ctx, key, t, fk)
-	if cached && errors.Is(err, ErrWrongKey) {
-		k.forget(key)
-		return k.Save(ctx, key, t)
+	k.remember(key, e)
+	if err := k.files.save(ctx, key, t, e.fk, e.mark); err != nil {
+		return err
 	}
-	return err
+	if t.Version != e.mark {
+		// Best effort: the record is saved. If the keyring fails now, the
+		// mark lags behind and only protects up to the version it holds.
+		value := formatKeyringValue(e.fk.raw, t.Version)
+		if err := k.writeEntry(ctx, key, value); err == nil {
+			k.remember(key, keyEntry{fk: e.fk, mark: t.Version})
+		}
+	}
+	return nil
 }
 
 // Delete implements [Store]: it removes the record file, then the key from
 // the keyring. If the keyring fails, the record is already gone and the
 // key stays, to be reused by the next Save.
 func (k *Keyring) Delete(ctx context.Context, key string) error {
+	unlock, err := k.lockEntry(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := k.files.Delete(ctx, key); err != nil {
 		return err
 	}
 	k.forget(key)
-	_, err := k.call(ctx, "delete", key, func() (string, error) {
+	_, err = k.call(ctx, "delete", key, func() (string, error) {
 		return "", k.backend.Delete(k.service, key)
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -219,6 +270,20 @@ func (k *Keyring) Delete(ctx context.Context, key string) error {
 // [File.Lock].
 func (k *Keyring) Lock(ctx context.Context, key string) (func() error, error) {
 	return k.files.Lock(ctx, key)
+}
+
+// lockEntry serialises the processes that write or delete key's entry, on
+// "<name>.keyinit.lock" (not the lock that Lock takes, which the caller
+// of Save may hold). The returned function releases it.
+func (k *Keyring) lockEntry(ctx context.Context, key string) (func(), error) {
+	if key == "" {
+		return nil, errors.New("storage: keyring: empty key")
+	}
+	unlock, err := k.files.locks.lock(ctx, k.files.lockPath(key, ".keyinit.lock"), key)
+	if err != nil {
+		return nil, err
+	}
+	return func() { unlock() }, nil
 }
 
 // noKey is the error of Load when the keyring has no key for key.
@@ -234,95 +299,32 @@ func (k *Keyring) noKey(key string) error {
 		key, ErrWrongKey, path)
 }
 
-// fileKey returns key's file key from the cache (cached true) or the
-// keyring, or nil if the keyring has none.
-func (k *Keyring) fileKey(ctx context.Context, key string) (fk *fileKey, cached bool, err error) {
+// entry returns key's entry from the cache (cached true) or the keyring;
+// its fk is nil if the keyring has none.
+func (k *Keyring) entry(ctx context.Context, key string) (e keyEntry, cached bool, err error) {
 	if key == "" {
-		return nil, false, errors.New("storage: keyring: empty key")
+		return keyEntry{}, false, errors.New("storage: keyring: empty key")
 	}
 	k.mu.Lock()
-	fk = k.keys[key]
+	e, cached = k.keys[key]
 	k.mu.Unlock()
-	if fk != nil {
-		return fk, true, nil
+	if cached {
+		return e, true, nil
 	}
-	v, err := k.call(ctx, "get", key, func() (string, error) { return k.backend.Get(k.service, key) })
-	if errors.Is(err, ErrNotFound) {
-		return nil, false, nil
+	e, err = k.readEntry(ctx, key)
+	if err == nil && e.fk != nil {
+		k.remember(key, e)
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	if fk, err = parseKeyringValue(v); err != nil {
-		return nil, false, fmt.Errorf("storage: keyring: %q: %w", key, err)
-	}
-	k.remember(key, fk)
-	return fk, false, nil
+	return e, false, err
 }
 
-// createKey creates key's file key in the keyring. Processes creating the
-// same account's key serialise on "<name>.keyinit.lock" (not the lock that
-// Lock takes, which the caller of Save may hold), and the keyring is read
-// again under that lock, so they all end with the same key.
-func (k *Keyring) createKey(ctx context.Context, key string) (*fileKey, error) {
-	unlock, err := k.files.locks.lock(ctx, k.files.lockPath(key, ".keyinit.lock"), key)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if fk, _, err := k.fileKey(ctx, key); err != nil || fk != nil {
-		return fk, err
-	}
-	if err := k.noKey(key); !errors.Is(err, ErrNotFound) {
-		return nil, err // a record exists without a key: never replace it
-	}
-	raw := make([]byte, KeySize)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, fmt.Errorf("storage: keyring: %w", err)
-	}
-	value := keyringValuePrefix + base64.RawStdEncoding.EncodeToString(raw)
-	if _, err := k.call(ctx, "set", key, func() (string, error) { return "", k.backend.Set(k.service, key, value) }); err != nil {
-		return nil, err
-	}
-	got, err := k.call(ctx, "read back", key, func() (string, error) { return k.backend.Get(k.service, key) })
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(value)) != 1 {
-		return nil, fmt.Errorf("storage: keyring: %q: the key read back differs from the key written", key)
-	}
-	fk, err := KeyFromBytes(raw)
-	if err != nil {
-		return nil, err
-	}
-	k.remember(key, fk.k)
-	return fk.k, nil
-}
-
-// keyringValuePrefix starts every keyring value this package writes, so
-// that other formats can follow.
-const keyringValuePrefix = "tokenkeeper-file-key-v1:"
-
-func parseKeyringValue(v string) (*fileKey, error) {
-	enc, ok := strings.CutPrefix(v, keyringValuePrefix)
-	if !ok {
-		return nil, fmt.Errorf("%w: the keyring entry is not a tokenkeeper file key", ErrCorrupt)
-	}
-	raw, err := base64.RawStdEncoding.DecodeString(enc)
-	if err != nil || len(raw) != KeySize {
-		return nil, fmt.Errorf("%w: the keyring entry holds a malformed file key", ErrCorrupt)
-	}
-	fk, err := KeyFromBytes(raw)
-	return fk.k, err
-}
-
-func (k *Keyring) remember(key string, fk *fileKey) {
+func (k *Keyring) remember(key string, e keyEntry) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.keys == nil {
-		k.keys = make(map[string]*fileKey)
+		k.keys = make(map[string]keyEntry)
 	}
-	k.keys[key] = fk
+	k.keys[key] = e
 }
 
 func (k *Keyring) forget(key string) {

@@ -125,3 +125,34 @@ func childKeyringGet() error {
 	fmt.Printf("result %s %v: %v\n", kind, time.Since(start).Round(time.Millisecond), err)
 	return nil
 }
+
+// TestKeyringRealOtherProcess runs, against the real keyring, another
+// process's logout and new login while this one has the key cached, and a
+// record directory restored from a backup.
+func TestKeyringRealOtherProcess(t *testing.T) {
+	a := realKeyring(t)
+	ctx := context.Background()
+	b, err := NewKeyring(KeyringConfig{Service: a.service, Dir: a.files.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSave(t, a, "acct", testToken(5, 0)) // a caches the key
+	if err := b.Delete(ctx, "acct"); err != nil {
+		t.Fatal(err)
+	}
+	mustSave(t, a, "acct", testToken(1, 0)) // sealed with a new key, not the cached one
+	mustLoad(t, b, 1)
+	path, _ := a.files.recordPath("acct")
+	old := readFile(t, path)
+	mustSave(t, b, "acct", testToken(2, 0))
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := NewKeyring(KeyringConfig{Service: a.service, Dir: a.files.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.Load(ctx, "acct"); !errors.Is(err, ErrRolledBack) {
+		t.Fatalf("Load of a restored record in a new process: got %v, want ErrRolledBack", err)
+	}
+}

@@ -27,6 +27,20 @@ type fakeKeyring struct {
 	maxLen  int               // if set, Set of more bytes fails like macOS and Windows
 	garble  bool              // guarded by mu; Get returns a changed value
 	sets    int               // guarded by mu
+	written []string          // guarded by mu; every value Set
+}
+
+// keysWritten returns the distinct file keys that were written.
+func (f *fakeKeyring) keysWritten() map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	keys := make(map[string]bool)
+	for _, v := range f.written {
+		if e, err := parseKeyringValue(v); err == nil {
+			keys[string(e.fk.raw)] = true
+		}
+	}
+	return keys
 }
 
 func (f *fakeKeyring) call() error {
@@ -68,6 +82,7 @@ func (f *fakeKeyring) Set(service, user, password string) error {
 	}
 	f.entries[service+"\x00"+user] = password
 	f.sets++
+	f.written = append(f.written, password)
 	return nil
 }
 
@@ -113,8 +128,11 @@ func TestKeyringBigRecord(t *testing.T) {
 		}
 		checkToken(t, got, want)
 	}
-	if fake.sets != 1 {
-		t.Errorf("got %d keyring writes for 3 saves, want 1 (the key, once)", fake.sets)
+	if fake.sets != 3 {
+		t.Errorf("got %d keyring writes for 3 saves, want 3 (the key, then the version of saves 1 and 2)", fake.sets)
+	}
+	if n := len(fake.keysWritten()); n != 1 {
+		t.Errorf("got %d keys written, want 1", n)
 	}
 	for _, v := range fake.entries {
 		if len(v) > 100 || strings.Contains(v, "secret-") {
@@ -260,7 +278,8 @@ func TestKeyringConcurrentFirstSave(t *testing.T) {
 	for i := range 8 {
 		k := newFakeKeyring(t, fake, dir)
 		wg.Go(func() {
-			if err := k.Save(context.Background(), "acct", testToken(uint64(i), 0)); err != nil {
+			// Saves race: one older than the stored record is refused.
+			if err := k.Save(context.Background(), "acct", testToken(uint64(i+1), 0)); err != nil && !errors.Is(err, ErrStale) {
 				errs <- err
 			}
 		})
@@ -270,8 +289,8 @@ func TestKeyringConcurrentFirstSave(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if fake.sets != 1 {
-		t.Errorf("got %d keys written, want 1", fake.sets)
+	if n := len(fake.keysWritten()); n != 1 {
+		t.Errorf("got %d keys written, want 1", n)
 	}
 	if _, err := newFakeKeyring(t, fake, dir).Load(context.Background(), "acct"); err != nil {
 		t.Fatal(err)

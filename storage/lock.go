@@ -46,27 +46,16 @@ func (f *File) Lock(ctx context.Context, key string) (func() error, error) {
 	if key == "" {
 		return nil, errors.New("storage: file: lock of an empty key")
 	}
+	if err := f.checkSameDir(); err != nil {
+		return nil, fmt.Errorf("storage: file: %w", err)
+	}
 	return f.locks.lock(ctx, f.lockPath(key, ".lock"), key)
 }
 
 func (s *lockSet) lock(ctx context.Context, path, key string) (func() error, error) {
-	s.mu.Lock()
-	if s.locks == nil {
-		s.locks = make(map[string]*procLock)
-	}
-	l := s.locks[path]
-	if l == nil {
-		l = &procLock{held: make(chan struct{}, 1)}
-		s.locks[path] = l
-	}
-	l.waiters++
-	s.mu.Unlock()
-
-	select {
-	case l.held <- struct{}{}:
-	case <-ctx.Done():
-		s.release(path, l, false)
-		return nil, fmt.Errorf("storage: lock %q: %w: %w", key, ErrLockTimeout, ctx.Err())
+	l, err := s.acquire(ctx, path, key)
+	if err != nil {
+		return nil, err
 	}
 	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|noFollow), flock.SetPermissions(0o600))
 	if err := pollLock(ctx, fl); err != nil {
@@ -85,6 +74,41 @@ func (s *lockSet) lock(ctx context.Context, path, key string) (func() error, err
 		})
 		return err
 	}, nil
+}
+
+// lockProc takes only the in-process lock of path, for callers that
+// serialise the goroutines of this process and not other processes. The
+// returned function releases it and must be called exactly once.
+func (s *lockSet) lockProc(ctx context.Context, path, key string) (func(), error) {
+	l, err := s.acquire(ctx, path, key)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.release(path, l, true) }, nil
+}
+
+// acquire takes the in-process lock of path or returns an error matching
+// ErrLockTimeout and ctx.Err() when ctx is done first.
+func (s *lockSet) acquire(ctx context.Context, path, key string) (*procLock, error) {
+	s.mu.Lock()
+	if s.locks == nil {
+		s.locks = make(map[string]*procLock)
+	}
+	l := s.locks[path]
+	if l == nil {
+		l = &procLock{held: make(chan struct{}, 1)}
+		s.locks[path] = l
+	}
+	l.waiters++
+	s.mu.Unlock()
+
+	select {
+	case l.held <- struct{}{}:
+		return l, nil
+	case <-ctx.Done():
+		s.release(path, l, false)
+		return nil, fmt.Errorf("storage: lock %q: %w: %w", key, ErrLockTimeout, ctx.Err())
+	}
 }
 
 // pollLock tries fl until it is locked or ctx is done.

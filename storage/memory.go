@@ -41,7 +41,8 @@ func (m *Memory) Load(ctx context.Context, key string) (*Token, error) {
 	return &t, nil
 }
 
-// Save implements [Store].
+// Save implements [Store]. It refuses, with an error matching [ErrStale],
+// a versioned record whose Version is not above the stored one's.
 func (m *Memory) Save(ctx context.Context, key string, t *Token) error {
 	if t == nil {
 		return fmt.Errorf("storage: memory: save of a nil token")
@@ -51,6 +52,11 @@ func (m *Memory) Save(ctx context.Context, key string, t *Token) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if cur, ok := m.records[key]; ok {
+		if err := checkFence(&cur, t); err != nil {
+			return fmt.Errorf("storage: memory: save %q: %w", key, err)
+		}
+	}
 	if m.records == nil {
 		m.records = make(map[string]Token)
 	}

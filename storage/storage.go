@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,11 +15,17 @@ var ErrNotFound = errors.New("storage: token not found")
 
 // Token is the record a [Store] persists for one account.
 //
-// Token holds secrets: its String, GoString, Format and LogValue methods
-// redact the access, refresh and ID tokens, so printing a Token or a *Token
-// with any fmt verb or logging it with log/slog never reveals them.
-// encoding/json writes every field (slog's JSON handler uses it for a
-// Token nested in another value): a Token is data that stores serialise.
+// Token holds secrets: its String, GoString, Format, LogValue and
+// MarshalJSON methods redact the access, refresh and ID tokens, so
+// printing a Token or a *Token with any fmt verb, logging it with
+// log/slog (alone or inside a struct, slice or map, with the text or the
+// JSON handler) or encoding it with encoding/json never reveals them.
+// Consequently Token has no JSON form that keeps its tokens: a store that
+// serialises records copies the fields into a type of its own, as [File]
+// does. One case is out of Token's reach: fmt cannot call methods on an
+// unexported field of another struct, so a Token value in such a field is
+// printed field by field; hold a *Token there (printed as an address) or
+// give that struct a String method.
 type Token struct {
 	AccessToken  string
 	TokenType    string // as the token endpoint sent it, e.g. "Bearer"
@@ -82,6 +89,32 @@ func (t Token) LogValue() slog.Value {
 	)
 }
 
+// MarshalJSON implements json.Marshaler with the redacted fields, named as
+// in LogValue, so that slog's JSON handler never reveals a token nested in
+// another value. It cannot fail.
+func (t Token) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		AccessToken   string    `json:"access_token"`
+		TokenType     string    `json:"token_type"`
+		RefreshToken  string    `json:"refresh_token"`
+		IDToken       string    `json:"id_token"`
+		Scope         string    `json:"scope"`
+		Expiry        time.Time `json:"expiry"`
+		RefreshExpiry time.Time `json:"refresh_expiry"`
+		AuthTime      time.Time `json:"auth_time"`
+		Version       uint64    `json:"version"`
+	}{redactedJSON(t.AccessToken), t.TokenType, redactedJSON(t.RefreshToken), redactedJSON(t.IDToken), t.Scope,
+		t.Expiry, t.RefreshExpiry, t.AuthTime, t.Version})
+}
+
+// redactedJSON is redacted for a JSON string: empty stays empty.
+func redactedJSON(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[REDACTED]"
+}
+
 func redacted(s string) string {
 	if s == "" {
 		return `""`
@@ -113,6 +146,16 @@ type Store interface {
 	// Save replaces the whole record under key with t. When Save returns
 	// nil the record is durable to the degree the store promises; when it
 	// returns an error the previous record must still be loadable.
+	//
+	// Save is fenced by [Token.Version]: when the store holds a record for
+	// key whose Version is at or above t.Version, Save leaves it as it is
+	// and returns an error matching [ErrStale]; the caller should Load the
+	// stored record and adopt it. A t with Version 0 is unversioned and is
+	// never refused for this reason; after Delete any Version is accepted.
+	// The check and the write are one step for the goroutines of one
+	// process; processes that share a store make them one step by holding
+	// the store's [Locker] lock for the key around Load and Save, as
+	// package tokensource does.
 	Save(ctx context.Context, key string, t *Token) error
 
 	// Delete removes the record under key. Deleting an absent key is not

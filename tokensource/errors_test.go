@@ -374,6 +374,7 @@ func TestSessionAndRefreshExpiry(t *testing.T) {
 			f := newFixture(t, nil, expired, func(c *Config) { c.MaxSessionAge = tt.maxAge })
 			rec := f.stored(t)
 			tt.edit(rec)
+			rec.Version++ // a Save that is not newer is refused (storage.ErrStale)
 			f.store.Save(context.Background(), "acct", rec)
 			_, err := f.src.Token()
 			var le *LoginRequiredError
@@ -393,6 +394,7 @@ func TestMaxSessionAgeEndsValidToken(t *testing.T) {
 	f := newFixture(t, nil, now.Add(time.Hour), func(c *Config) { c.MaxSessionAge = 10 * time.Minute; c.Now = clock.Now })
 	rec := f.stored(t)
 	rec.AuthTime = now.Add(-9 * time.Minute)
+	rec.Version++ // a Save that is not newer is refused (storage.ErrStale)
 	f.store.Save(context.Background(), "acct", rec)
 	if _, err := f.src.Token(); err != nil {
 		t.Fatal(err)

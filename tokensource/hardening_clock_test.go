@@ -75,6 +75,7 @@ func TestSuspendedPastExpiry(t *testing.T) {
 			if tt.refreshExpiry > 0 {
 				rec := f.stored(t)
 				rec.RefreshExpiry = clock.Now().Add(tt.refreshExpiry)
+				rec.Version++ // a Save that is not newer is refused (storage.ErrStale)
 				f.store.Save(context.Background(), "acct", rec)
 			}
 			old, err := f.src.Token()

@@ -184,6 +184,7 @@ func TestTokenResponseShapes(t *testing.T) {
 			f := newFixture(t, srv, expired)
 			prev := f.stored(t)
 			prev.Scope, prev.IDToken = "openid profile email offline_access", "id-1"
+			prev.Version++ // a Save that is not newer is refused (storage.ErrStale)
 			f.store.Save(context.Background(), "acct", prev)
 
 			tok, err := f.src.Token()

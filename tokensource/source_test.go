@@ -186,6 +186,7 @@ func TestResponseWithoutRefreshTokenKeepsOld(t *testing.T) {
 	f := newFixture(t, srv, expired)
 	old := f.stored(t)
 	old.IDToken = "id-token-1"
+	old.Version++ // a Save that is not newer is refused (storage.ErrStale)
 	f.store.Save(context.Background(), "acct", old)
 	if _, err := f.src.Token(); err != nil {
 		t.Fatal(err)
@@ -523,6 +524,7 @@ func TestTokenWithoutExpiryIsServedWithoutRefresh(t *testing.T) {
 	f := newFixture(t, nil, time.Time{})
 	rec := f.stored(t)
 	rec.Expiry = time.Time{}
+	rec.Version++ // a Save that is not newer is refused (storage.ErrStale)
 	f.store.Save(context.Background(), "acct", rec)
 	for range 3 {
 		if tok, err := f.src.Token(); err != nil || tok.AccessToken != rec.AccessToken {
