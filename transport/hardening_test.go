@@ -153,7 +153,8 @@ func TestRedirectedRejection(t *testing.T) {
 // TestBodiesClosedWithRealTransport: with net/http's own Transport as Base
 // and a real server, the request body, and every copy GetBody made for a
 // replay or a redirect, is closed on every path: success, a replay after
-// 401, a 401 that cannot be replayed (one-shot body, failed refresh), a
+// 401, a 401 that cannot be replayed (one-shot body, transient refresh
+// failure), a refresh that fails for good (an error instead of the 401), a
 // 307 the client follows, and a connection that cannot be made.
 func TestBodiesClosedWithRealTransport(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -185,7 +186,8 @@ func TestBodiesClosedWithRealTransport(t *testing.T) {
 		{"200", api.URL + "/ok", false, nil, 200, 1},
 		{"401 replayed", api.URL + "/reject", false, nil, 200, 2},
 		{"401, one-shot body", api.URL + "/reject", true, nil, 401, 1},
-		{"401, refresh fails", api.URL + "/reject", false, errSource, 401, 1},
+		{"401, refresh fails for good", api.URL + "/reject", false, errSource, 0, 1},
+		{"401, refresh fails transiently", api.URL + "/reject", false, tempErr(true), 401, 1},
 		{"307 followed", api.URL + "/307", false, nil, 200, 2},
 		{"connection refused", refused + "/ok", false, nil, 0, 1},
 	}

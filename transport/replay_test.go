@@ -41,8 +41,10 @@ type replayCase struct {
 	refErr    error // RefreshRejected fails
 	same      bool  // RefreshRejected returns the rejected token's access token
 	replayErr error // Base fails on the replay
+	canceled  bool  // the request's context is canceled before RoundTrip
 
-	wantStatus    int // 0: want an error
+	wantStatus    int   // 0: want an error
+	wantErr       error // with wantStatus 0: errors.Is target; nil means replayErr
 	wantSends     int
 	wantRefreshes int32 // RefreshRejected calls
 }
@@ -73,7 +75,11 @@ func (tc replayCase) request(t *testing.T, ctx context.Context) *http.Request {
 
 func (tc replayCase) run(t *testing.T) {
 	type key struct{}
-	ctx := context.WithValue(context.Background(), key{}, "request")
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "request"))
+	defer cancel()
+	if tc.canceled {
+		cancel()
+	}
 	req := tc.request(t, ctx)
 	before := takeSnapshot(req)
 	refresher := &fakeRefresher{current: &oauth2.Token{AccessToken: "stale"}, next: "fresh", err: tc.refErr}
@@ -119,13 +125,23 @@ func (tc replayCase) run(t *testing.T) {
 
 func (tc replayCase) check(t *testing.T, resp *http.Response, err error, sends []string, firstBody *trackedBody) {
 	t.Helper()
+	wantErr := tc.wantErr
+	if wantErr == nil {
+		wantErr = tc.replayErr
+	}
 	switch {
-	case tc.wantStatus == 0 && (resp != nil || !errors.Is(err, tc.replayErr)):
-		t.Fatalf("got (%v, %v), want (nil, %v)", resp, err, tc.replayErr)
+	case tc.wantStatus == 0 && (resp != nil || !errors.Is(err, wantErr)):
+		t.Fatalf("got (%v, %v), want (nil, %v)", resp, err, wantErr)
 	case tc.wantStatus != 0 && (err != nil || resp.StatusCode != tc.wantStatus):
 		t.Fatalf("got (%v, %v), want status %d", resp, err, tc.wantStatus)
 	case len(sends) != tc.wantSends:
 		t.Fatalf("got %d sends %q, want %d", len(sends), sends, tc.wantSends)
+	}
+	if tc.wantStatus == 0 && tc.refErr != nil {
+		if n := firstBody.closed.Load(); n != 1 {
+			t.Errorf("got the rejected response's body closed %d times, want once: RoundTrip returned an error instead", n)
+		}
+		return
 	}
 	if !tc.replays() {
 		if !firstBody.untouched() {
@@ -159,7 +175,15 @@ func TestReplay(t *testing.T) {
 		{name: "body not replayable", status: 401, challenge: invalidToken, body: bodyOneShot, wantStatus: 401, wantSends: 1},
 		{name: "GetBody fails", status: 401, challenge: invalidToken, body: bodyGetBodyFail, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
 		{name: "Source is not a Refresher", status: 401, challenge: invalidToken, plain: true, wantStatus: 401, wantSends: 1},
-		{name: "refresh fails", status: 401, challenge: invalidToken, refErr: errSource, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails for good", status: 401, challenge: invalidToken, refErr: errSource, wantErr: errSource, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: login required", status: 401, challenge: invalidToken, refErr: errLogin, wantErr: errLoginSentinel, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: Temporary() true", status: 401, challenge: invalidToken, refErr: tempErr(true), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: wraps Temporary() true", status: 401, challenge: invalidToken, refErr: fmt.Errorf("refresh: %w", tempErr(true)), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: Temporary() false", status: 401, challenge: invalidToken, refErr: tempErr(false), wantErr: tempErr(false), wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: refresher's deadline", status: 401, challenge: invalidToken, refErr: fmt.Errorf("refresh: %w", context.DeadlineExceeded), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: refresher canceled", status: 401, challenge: invalidToken, refErr: context.Canceled, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: request canceled", status: 401, challenge: invalidToken, canceled: true, refErr: context.Canceled, wantErr: context.Canceled, wantSends: 1, wantRefreshes: 1},
+		{name: "hook: 403, refresh fails for good", status: 403, rejected: status403, refErr: errLogin, wantErr: errLoginSentinel, wantSends: 1, wantRefreshes: 1},
 		{name: "refresh gives the same token", status: 401, challenge: invalidToken, same: true, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
 		{name: "401 without challenge", status: 401, wantStatus: 401, wantSends: 1},
 		{name: "401 with another error", status: 401, challenge: `Bearer error="invalid_request"`, wantStatus: 401, wantSends: 1},
@@ -176,6 +200,20 @@ func TestReplay(t *testing.T) {
 		t.Run(tc.name, tc.run)
 	}
 }
+
+// tempErr is an error with a Temporary method, as tokensource's *Error has.
+type tempErr bool
+
+func (e tempErr) Error() string   { return fmt.Sprintf("refresh failed (temporary: %t)", bool(e)) }
+func (e tempErr) Temporary() bool { return bool(e) }
+
+// errLoginSentinel and errLogin stand for tokensource.ErrLoginRequired and a
+// *LoginRequiredError, which the fake Refresher returns when the provider
+// revoked the grant.
+var (
+	errLoginSentinel = errors.New("login required")
+	errLogin         = fmt.Errorf("refresh token rejected: %w", errLoginSentinel)
+)
 
 // TestReplayOnce checks that a replay rejected again is returned as is.
 func TestReplayOnce(t *testing.T) {
