@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -314,5 +315,58 @@ func TestReplayBurst(t *testing.T) {
 		if len(got) != 2 || got[0] != "Bearer stale" || got[1] != "Bearer fresh" {
 			t.Errorf("request %d: got sends %q, want [Bearer stale, Bearer fresh]", i, got)
 		}
+	}
+}
+
+// TestRefreshFailsThroughClient covers issue 9 defect 9 through a real
+// http.Client and server: when the refresh a 401 invalid_token triggered
+// fails for good ("log in again"), Do returns that error (errors.Is sees it
+// through *url.Error), no response, and the 401 is drained and closed; when
+// it fails transiently, Do returns the 401 as it came, body intact.
+func TestRefreshFailsThroughClient(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", invalidToken)
+		http.Error(w, "token revoked", http.StatusUnauthorized)
+	}))
+	defer api.Close()
+	for _, tc := range []struct {
+		name       string
+		refErr     error
+		wantErr    error // nil: want the 401
+		wantStatus int
+	}{
+		{name: "login required", refErr: errLogin, wantErr: errLoginSentinel},
+		{name: "fails for good", refErr: errSource, wantErr: errSource},
+		{name: "transient", refErr: tempErr(true), wantStatus: http.StatusUnauthorized},
+		{name: "refresher's deadline", refErr: context.DeadlineExceeded, wantStatus: http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &fakeRefresher{current: &oauth2.Token{AccessToken: secret}, next: "fresh", err: tc.refErr}
+			client := &http.Client{Transport: &Transport{Source: src, Base: api.Client().Transport}}
+			resp, err := client.Get(api.URL + "/me")
+			if src.calls.Load() != 1 {
+				t.Errorf("got %d RefreshRejected calls, want 1", src.calls.Load())
+			}
+			if tc.wantErr != nil {
+				var ue *url.Error
+				switch {
+				case resp != nil:
+					resp.Body.Close()
+					t.Fatalf("got status %d and error %v, want no response", resp.StatusCode, err)
+				case !errors.Is(err, tc.wantErr) || !errors.As(err, &ue):
+					t.Fatalf("got error %v, want a *url.Error matching %v", err, tc.wantErr)
+				case strings.Contains(err.Error(), secret):
+					t.Errorf("got error %q, which contains the token", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want the %d", err, tc.wantStatus)
+			}
+			defer resp.Body.Close()
+			if body := readAll(t, resp.Body); resp.StatusCode != tc.wantStatus || body != "token revoked\n" {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, tc.wantStatus, "token revoked\n")
+			}
+		})
 	}
 }
