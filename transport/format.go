@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,7 +26,10 @@ func (t Transport) Format(f fmt.State, verb rune) { io.WriteString(f, t.String()
 // [log/slog.JSONHandler]) gets the same description as
 // [Transport.Format], never the fields of Source or Base.
 func (t Transport) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "<nil>" as is; an encoder that escapes HTML still escapes it
+	err := enc.Encode(struct {
 		Source, Base      string
 		Rejected          bool
 		Hosts             []string
@@ -39,4 +43,5 @@ func (t Transport) MarshalJSON() ([]byte, error) {
 		Allow:             t.Allow != nil,
 		AllowInsecureHTTP: t.AllowInsecureHTTP,
 	})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
