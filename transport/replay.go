@@ -76,16 +76,17 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, sent *oauth2.
 }
 
 // transient reports whether err, a failed refresh for a request whose
-// context is reqCtx, may not happen again: err or an error it wraps says
-// Temporary, or err is a context error while reqCtx is still live (so the
-// context that ended was the refresher's, not the request's).
+// context is reqCtx, may not happen again. A context error while reqCtx has
+// ended is the request's own: not transient, whatever its Temporary says.
+// Otherwise err is transient if it or an error it wraps says Temporary, or
+// it is a context error (the refresher's own timeout or cancellation).
 func transient(reqCtx context.Context, err error) bool {
-	var temp interface{ Temporary() bool }
-	if errors.As(err, &temp) && temp.Temporary() {
-		return true
-	}
 	ctxErr := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-	return ctxErr && reqCtx.Err() == nil
+	if ctxErr && reqCtx.Err() != nil {
+		return false
+	}
+	var temp interface{ Temporary() bool }
+	return errors.As(err, &temp) && temp.Temporary() || ctxErr
 }
 
 // replayable reports whether req's body can be sent again.

@@ -43,6 +43,7 @@ type replayCase struct {
 	same      bool  // RefreshRejected returns the rejected token's access token
 	replayErr error // Base fails on the replay
 	canceled  bool  // the request's context is canceled before RoundTrip
+	expired   bool  // the request's context is past its deadline before RoundTrip
 
 	wantStatus    int   // 0: want an error
 	wantErr       error // with wantStatus 0: errors.Is target; nil means replayErr
@@ -80,6 +81,10 @@ func (tc replayCase) run(t *testing.T) {
 	defer cancel()
 	if tc.canceled {
 		cancel()
+	}
+	if tc.expired {
+		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(-time.Second))
+		defer cancel()
 	}
 	req := tc.request(t, ctx)
 	before := takeSnapshot(req)
@@ -184,6 +189,8 @@ func TestReplay(t *testing.T) {
 		{name: "refresh fails: refresher's deadline", status: 401, challenge: invalidToken, refErr: fmt.Errorf("refresh: %w", context.DeadlineExceeded), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
 		{name: "refresh fails: refresher canceled", status: 401, challenge: invalidToken, refErr: context.Canceled, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
 		{name: "refresh fails: request canceled", status: 401, challenge: invalidToken, canceled: true, refErr: context.Canceled, wantErr: context.Canceled, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: request deadline", status: 401, challenge: invalidToken, expired: true, refErr: context.DeadlineExceeded, wantErr: context.DeadlineExceeded, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: request done, refresher's error temporary", status: 401, challenge: invalidToken, canceled: true, refErr: tempErr(true), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
 		{name: "hook: 403, refresh fails for good", status: 403, rejected: status403, refErr: errLogin, wantErr: errLoginSentinel, wantSends: 1, wantRefreshes: 1},
 		{name: "refresh gives the same token", status: 401, challenge: invalidToken, same: true, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
 		{name: "401 without challenge", status: 401, wantStatus: 401, wantSends: 1},

@@ -112,18 +112,25 @@ type Transport struct {
 // be safe for concurrent use, and must not modify rejected or the token it
 // returns afterwards.
 //
-// When RoundTrip's refresh fails, the error decides what the caller gets.
-// A transient failure gives back the rejected response as it came, as if no
-// refresh had been tried: the error, or one it wraps (found with
-// [errors.As]), has a method Temporary() bool that returns true (as
-// tokensource's *Error does for network failures, 408, 429 and 5xx), or the
-// error is [context.Canceled] or [context.DeadlineExceeded] while the
-// request's own context is still live (the refresher's own timeout). Every
-// other error is returned by RoundTrip, wrapped, with the rejected response
-// closed: a "log in again" error (tokensource.ErrLoginRequired, matched with
-// errors.Is through [http.Client.Do]'s [*net/url.Error]), a closed source, a
-// malformed token response, the request's own context ending. An error
-// must not contain a token: RoundTrip's error includes its text.
+// When RoundTrip's refresh fails, the error decides what the caller gets:
+//
+//   - The request's context has ended and the error is [context.Canceled]
+//     or [context.DeadlineExceeded] (or wraps one): RoundTrip returns the
+//     error, as net/http does for a request whose context ends.
+//   - The error is transient: it, or an error it wraps (found with
+//     [errors.As]), has a method Temporary() bool that returns true (as
+//     tokensource's *Error does for network failures, 408, 429 and 5xx), or
+//     it is a context error of the refresher's own (its timeout) while the
+//     request's context is live. RoundTrip gives back the rejected response
+//     as it came, as if no refresh had been tried.
+//   - Any other error: RoundTrip returns it, wrapped, and closes the
+//     rejected response. This is how "log in again" reaches the caller:
+//     errors.Is(err, tokensource.ErrLoginRequired) holds for the error of
+//     [http.Client.Do] (a [*net/url.Error] wrapping it). A closed source or
+//     a malformed token response are returned the same way.
+//
+// A Refresher's errors must not contain a token: RoundTrip's error includes
+// their text.
 type Refresher interface {
 	RefreshRejected(ctx context.Context, rejected *oauth2.Token) (*oauth2.Token, error)
 }
