@@ -13,6 +13,15 @@ package transport
 //	a Rejected hook for providers answering 403       replay_test.go:TestReplay ("hook: provider answers 403")
 //	burst of 401s makes one refresh                   replay_test.go:TestReplayBurst, tokensource/transport_test.go
 //
+// Issue 9 defect 9 and issue 10 item 7 (refresh errors, TLS, allow-list):
+//
+//	refresh after a rejection fails for good: the     replay_test.go:TestReplay ("refresh fails ..." rows), TestRefreshFailsThroughClient,
+//	  error (login required) instead of the 401         login_test.go:TestLoginRequiredEndToEnd, example_login_test.go:Example_loginRequired
+//	refresh fails transiently: the 401 as before      the same tests' transient rows
+//	plain http to a non-loopback host refused         guard_test.go:TestPermit, TestRoundTripRefused, redirect_test.go:TestRedirects
+//	allow-list (Hosts, Allow) on every token hop      guard_test.go:TestPermit, TestRoundTripRefused, TestReplayStaysOnAllowedHost, redirect_test.go:TestRedirects
+//	no secret in any verb, nested, or slog            format_test.go:TestFormatHasNoSecret, TestFormatDescribes, TestFormatWhileInUse
+//
 // This file adds, against real servers:
 //
 //	a rejection at a foreign redirect hop never       TestRedirectedRejection

@@ -23,12 +23,13 @@ import (
 //     127.0.0.0/8, ::1) or AllowInsecureHTTP is set ([RFC 6750 §5.3]);
 //   - to the hosts it is meant for: when Hosts or Allow is set, a request to
 //     any other URL gets [ErrHostNotAllowed] and is not sent;
-//   - on a redirect followed by an [http.Client], only when the host is the
-//     original request's and the scheme does not go from https to http (the
-//     original, as net/http does for the headers it guards: a chain that
-//     leaves and comes back carries the token again on return, never at the
-//     other hosts). Other hops are sent without the token, whatever Hosts
-//     and Allow say; the hops that carry it are checked like any request.
+//   - on a redirect followed by an [http.Client], only when the hop's host
+//     is the original request's and its scheme is not http after an https
+//     original. Each hop is compared with the original, as net/http does for
+//     the headers it guards, so a chain that leaves and comes back carries
+//     the token again on return, never at the other hosts. Other hops are
+//     sent without the token, whatever Hosts and Allow say; the hops that
+//     carry it are checked like any request.
 //
 // A refused request is never sent (Base is not called) and its body is
 // closed; the error names the host, never the token.
