@@ -48,7 +48,11 @@ func (t *Transport) allowed(u *url.URL) bool {
 			return true
 		}
 	}
-	return t.Allow != nil && t.Allow(u)
+	if t.Allow == nil {
+		return false
+	}
+	c := *u // Allow must not modify u, but if it does, the caller's URL is safe
+	return t.Allow(&c)
 }
 
 // hostMatches reports whether entry, "host" or "host:port", names u's host:

@@ -170,3 +170,22 @@ func TestReplayStaysOnAllowedHost(t *testing.T) {
 		t.Errorf("got sends %q and %d refreshes in all, want no send and no refresh for the refused host", sent, src.calls.Load())
 	}
 }
+
+// TestAllowCannotModifyRequest: an Allow hook that writes into the URL it
+// gets writes into a copy; the caller's request is untouched.
+func TestAllowCannotModifyRequest(t *testing.T) {
+	tr := &Transport{
+		Source: staticSource{tok: &oauth2.Token{AccessToken: secret}},
+		Base:   okBase(t, nil),
+		Allow: func(u *url.URL) bool {
+			u.Host, u.Path, u.RawQuery = "evil.example", "/stolen", "x=1"
+			return true
+		},
+	}
+	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/items?q=1", nil)
+	before := takeSnapshot(req)
+	if _, err := tr.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	before.checkUnchanged(t, req)
+}

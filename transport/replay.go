@@ -76,7 +76,7 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, sent *oauth2.
 }
 
 // transient reports whether err, a failed refresh for a request whose
-// context is reqCtx, may not happen again. A context error while reqCtx has
+// context is reqCtx, may go away: the same refresh may succeed later. A context error while reqCtx has
 // ended is the request's own: not transient, whatever its Temporary says.
 // Otherwise err is transient if it or an error it wraps says Temporary, or
 // it is a context error (the refresher's own timeout or cancellation).

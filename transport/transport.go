@@ -88,7 +88,8 @@ type Transport struct {
 
 	// Allow, when not nil, reports whether the token may be sent to u,
 	// in addition to the hosts Hosts lists: a request is allowed when
-	// Hosts lists its host or Allow returns true. It must not modify u, and
+	// Hosts lists its host or Allow returns true. u is a copy of the
+	// request's URL; Allow must not modify it (its User is shared), and
 	// its answer must depend on u only, since the check made before the
 	// first send also covers a replay to the same URL. nil, with Hosts
 	// empty, allows every host.
