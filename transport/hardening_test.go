@@ -13,6 +13,15 @@ package transport
 //	a Rejected hook for providers answering 403       replay_test.go:TestReplay ("hook: provider answers 403")
 //	burst of 401s makes one refresh                   replay_test.go:TestReplayBurst, tokensource/transport_test.go
 //
+// Issue 9 defect 9 and issue 10 item 7 (refresh errors, TLS, allow-list):
+//
+//	refresh after a rejection fails for good: the     replay_test.go:TestReplay ("refresh fails ..." rows), TestRefreshFailsThroughClient,
+//	  error (login required) instead of the 401         login_test.go:TestLoginRequiredEndToEnd, example_login_test.go:Example_loginRequired
+//	refresh fails transiently: the 401 as before      the same tests' transient rows
+//	plain http to a non-loopback host refused         guard_test.go:TestPermit, TestRoundTripRefused, redirect_test.go:TestRedirects
+//	allow-list (Hosts, Allow) on every token hop      guard_test.go:TestPermit, TestRoundTripRefused, TestReplayStaysOnAllowedHost, redirect_test.go:TestRedirects
+//	no secret in any verb, nested, or slog            format_test.go:TestFormatHasNoSecret, TestFormatDescribes, TestFormatWhileInUse
+//
 // This file adds, against real servers:
 //
 //	a rejection at a foreign redirect hop never       TestRedirectedRejection
@@ -153,7 +162,8 @@ func TestRedirectedRejection(t *testing.T) {
 // TestBodiesClosedWithRealTransport: with net/http's own Transport as Base
 // and a real server, the request body, and every copy GetBody made for a
 // replay or a redirect, is closed on every path: success, a replay after
-// 401, a 401 that cannot be replayed (one-shot body, failed refresh), a
+// 401, a 401 that cannot be replayed (one-shot body, transient refresh
+// failure), a refresh that fails for good (an error instead of the 401), a
 // 307 the client follows, and a connection that cannot be made.
 func TestBodiesClosedWithRealTransport(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -185,7 +195,8 @@ func TestBodiesClosedWithRealTransport(t *testing.T) {
 		{"200", api.URL + "/ok", false, nil, 200, 1},
 		{"401 replayed", api.URL + "/reject", false, nil, 200, 2},
 		{"401, one-shot body", api.URL + "/reject", true, nil, 401, 1},
-		{"401, refresh fails", api.URL + "/reject", false, errSource, 401, 1},
+		{"401, refresh fails for good", api.URL + "/reject", false, errSource, 0, 1},
+		{"401, refresh fails transiently", api.URL + "/reject", false, tempErr(true), 401, 1},
 		{"307 followed", api.URL + "/307", false, nil, 200, 2},
 		{"connection refused", refused + "/ok", false, nil, 0, 1},
 	}

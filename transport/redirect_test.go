@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -68,11 +69,12 @@ type hop struct {
 	wantToken bool
 }
 
-// redirectClient returns an http.Client whose Transport adds tok and whose
-// Base dials the test sites for the host names of the cases: example.com:443
-// (main TLS), example.com:80 (main plain) and example.com:8443 (foreign TLS).
-// The httptest certificate is valid for example.com and 127.0.0.1.
-func redirectClient(t *testing.T, tok string, tlsMain, plainMain, tlsForeign *site) *http.Client {
+// redirectClient returns an http.Client whose Transport is a copy of tr that
+// adds tok and whose Base dials the test sites for the host names of the
+// cases: example.com:443 (main TLS), example.com:80 (main plain) and
+// example.com:8443 (foreign TLS). The httptest certificate is valid for
+// example.com and 127.0.0.1.
+func redirectClient(t *testing.T, tr Transport, tok string, tlsMain, plainMain, tlsForeign *site) *http.Client {
 	routes := map[string]string{
 		"example.com:443":  tlsMain.srv.Listener.Addr().String(),
 		"example.com:80":   plainMain.srv.Listener.Addr().String(),
@@ -86,10 +88,9 @@ func redirectClient(t *testing.T, tok string, tlsMain, plainMain, tlsForeign *si
 		}
 		return d.DialContext(ctx, network, addr)
 	}
-	c := &http.Client{Transport: &Transport{
-		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-		Base:   base,
-	}}
+	tr.Source = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})
+	tr.Base = base
+	c := &http.Client{Transport: &tr}
 	t.Cleanup(c.CloseIdleConnections)
 	return c
 }
@@ -109,12 +110,14 @@ func chainURL(hops []hop) string {
 }
 
 // TestRedirects covers behaviour 3 with real servers and a real http.Client
-// following redirects, and behaviour 1 across them.
+// following redirects, and behaviour 1 across them; and that the TLS rule and
+// the allow-list (Hosts, Allow) apply to the original request and to every
+// hop that would carry the token, while hops the redirect rule sends without
+// the token go out whatever the allow-list says.
 func TestRedirects(t *testing.T) {
 	tlsMain := newSite(t, true, false)
 	plainMain := newSite(t, false, false) // http://example.com: main host, but not after https
 	tlsForeign := newSite(t, true, true)
-	client := redirectClient(t, secret, tlsMain, plainMain, tlsForeign)
 
 	main := hop{base: "https://example.com", site: tlsMain, wantToken: true}
 	foreign := hop{base: tlsForeign.srv.URL, site: tlsForeign} // https://127.0.0.1:port
@@ -122,36 +125,68 @@ func TestRedirects(t *testing.T) {
 	downgrade := hop{base: "http://example.com", site: plainMain}
 	plainStart := hop{base: "http://example.com", site: plainMain, wantToken: true}
 	upper := hop{base: "https://EXAMPLE.com:443", site: tlsMain, wantToken: true}
+	insecure := Transport{AllowInsecureHTTP: true}
+	apiOnly := Transport{Hosts: []string{"example.com"}}
+	notHop1 := Transport{Allow: func(u *url.URL) bool { return u.Path != "/hop1" }}
 
 	for _, tc := range []struct {
-		name string
-		hops []hop
+		name    string
+		tr      Transport // the rules; redirectClient sets Source and Base
+		hops    []hop
+		wantErr error // errors.Is target when hop stop is refused
+		stop    int   // with wantErr: the refused hop, neither it nor later hops visited
 	}{
-		{"same host", []hop{main, main}},
-		{"same host, letter case and default port", []hop{main, upper}},
-		{"to another host", []hop{main, foreign}},
-		{"to another port", []hop{main, otherPort}},
-		{"https to http on the same host", []hop{main, downgrade}},
-		{"http to https on the same host", []hop{plainStart, main}},
-		{"leave and return", []hop{main, foreign, main}},
-		{"leave, downgrade and leave", []hop{main, foreign, downgrade, otherPort}},
-		{"downgrade and return to https", []hop{main, downgrade, main}},
+		{name: "same host", hops: []hop{main, main}},
+		{name: "same host, letter case and default port", hops: []hop{main, upper}},
+		{name: "to another host", hops: []hop{main, foreign}},
+		{name: "to another port", hops: []hop{main, otherPort}},
+		{name: "https to http on the same host", hops: []hop{main, downgrade}},
+		{name: "http to https on the same host, insecure allowed", tr: insecure, hops: []hop{plainStart, main}},
+		{name: "leave and return", hops: []hop{main, foreign, main}},
+		{name: "leave, downgrade and leave", hops: []hop{main, foreign, downgrade, otherPort}},
+		{name: "downgrade and return to https", hops: []hop{main, downgrade, main}},
+
+		{name: "plain http to a non-loopback host refused", hops: []hop{plainStart, main}, wantErr: ErrInsecure, stop: 0},
+		{name: "insecure allowed keeps the downgrade rule", tr: insecure, hops: []hop{main, downgrade, main}},
+		{name: "allow-list: listed host", tr: apiOnly, hops: []hop{main, upper, main}},
+		{name: "allow-list: hop to another host goes without token", tr: apiOnly, hops: []hop{main, foreign, main}},
+		{name: "allow-list: hop to another port goes without token", tr: apiOnly, hops: []hop{main, otherPort}},
+		{name: "allow-list: start at another port refused", tr: apiOnly, hops: []hop{otherPort, main}, wantErr: ErrHostNotAllowed, stop: 0},
+		{name: "allow-list: start at another host refused", tr: apiOnly, hops: []hop{foreign, main}, wantErr: ErrHostNotAllowed, stop: 0},
+		{name: "Allow refuses a hop on the same host", tr: notHop1, hops: []hop{main, main, main}, wantErr: ErrHostNotAllowed, stop: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, s := range []*site{tlsMain, plainMain, tlsForeign} {
 				s.reset()
 			}
+			client := redirectClient(t, tc.tr, secret, tlsMain, plainMain, tlsForeign)
 			req, _ := http.NewRequest(http.MethodGet, chainURL(tc.hops), nil)
 			req.Header.Set("X-Caller", "1")
 			before := takeSnapshot(req)
 			resp, err := client.Do(req)
-			if err != nil {
+			visits := len(tc.hops)
+			switch {
+			case tc.wantErr == nil && err != nil:
 				t.Fatal(err)
+			case tc.wantErr == nil:
+				resp.Body.Close()
+			case err == nil:
+				resp.Body.Close()
+				t.Fatalf("got status %d, want an error matching %v", resp.StatusCode, tc.wantErr)
+			case !errors.Is(err, tc.wantErr) || strings.Contains(err.Error(), secret):
+				t.Fatalf("got error %v, want one matching %v without the token", err, tc.wantErr)
+			default:
+				visits = tc.stop
 			}
-			resp.Body.Close()
 			before.checkUnchanged(t, req)
 			for i, h := range tc.hops {
 				got, visited := h.site.authorization("/hop" + string(rune('0'+i)))
+				if i >= visits {
+					if visited {
+						t.Errorf("hop %d (%s): got a request (Authorization %q), want none after the refusal", i, h.base, got)
+					}
+					continue
+				}
 				if !visited {
 					t.Errorf("hop %d (%s): not visited", i, h.base)
 				}

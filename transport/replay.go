@@ -1,6 +1,9 @@
 package transport
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -42,15 +45,23 @@ func (t *Transport) rejected(resp *http.Response) bool {
 
 // replay handles resp, which rejected the token sent: if Source is a
 // Refresher, the body can be replayed and the refresh gives another token,
-// it discards resp and sends req again with the new token. Otherwise it
-// returns resp untouched.
+// it discards resp and sends req again with the new token. If the refresh
+// fails for good (see [Refresher]), it discards resp and returns the
+// refresh's error. Otherwise it returns resp untouched.
 func (t *Transport) replay(req *http.Request, resp *http.Response, sent *oauth2.Token) (*http.Response, error) {
 	r, ok := t.Source.(Refresher)
 	if !ok || !replayable(req) {
 		return resp, nil
 	}
 	tok, err := r.RefreshRejected(req.Context(), sent)
-	if err != nil || tok == nil || tok.AccessToken == "" || tok.AccessToken == sent.AccessToken {
+	if err != nil {
+		if transient(req.Context(), err) {
+			return resp, nil
+		}
+		discard(resp)
+		return nil, fmt.Errorf("transport: replace the rejected token: %w", err)
+	}
+	if tok == nil || tok.AccessToken == "" || tok.AccessToken == sent.AccessToken {
 		return resp, nil
 	}
 	body, err := rewind(req)
@@ -62,6 +73,20 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, sent *oauth2.
 	}
 	discard(resp)
 	return t.send(req, body, tok)
+}
+
+// transient reports whether err, a failed refresh for a request whose
+// context is reqCtx, may go away: the same refresh may succeed later. A context error while reqCtx has
+// ended is the request's own: not transient, whatever its Temporary says.
+// Otherwise err is transient if it or an error it wraps says Temporary, or
+// it is a context error (the refresher's own timeout or cancellation).
+func transient(reqCtx context.Context, err error) bool {
+	ctxErr := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	if ctxErr && reqCtx.Err() != nil {
+		return false
+	}
+	var temp interface{ Temporary() bool }
+	return errors.As(err, &temp) && temp.Temporary() || ctxErr
 }
 
 // replayable reports whether req's body can be sent again.

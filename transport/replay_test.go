@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -41,8 +42,11 @@ type replayCase struct {
 	refErr    error // RefreshRejected fails
 	same      bool  // RefreshRejected returns the rejected token's access token
 	replayErr error // Base fails on the replay
+	canceled  bool  // the request's context is canceled before RoundTrip
+	expired   bool  // the request's context is past its deadline before RoundTrip
 
-	wantStatus    int // 0: want an error
+	wantStatus    int   // 0: want an error
+	wantErr       error // with wantStatus 0: errors.Is target; nil means replayErr
 	wantSends     int
 	wantRefreshes int32 // RefreshRejected calls
 }
@@ -73,7 +77,15 @@ func (tc replayCase) request(t *testing.T, ctx context.Context) *http.Request {
 
 func (tc replayCase) run(t *testing.T) {
 	type key struct{}
-	ctx := context.WithValue(context.Background(), key{}, "request")
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "request"))
+	defer cancel()
+	if tc.canceled {
+		cancel()
+	}
+	if tc.expired {
+		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(-time.Second))
+		defer cancel()
+	}
 	req := tc.request(t, ctx)
 	before := takeSnapshot(req)
 	refresher := &fakeRefresher{current: &oauth2.Token{AccessToken: "stale"}, next: "fresh", err: tc.refErr}
@@ -119,13 +131,23 @@ func (tc replayCase) run(t *testing.T) {
 
 func (tc replayCase) check(t *testing.T, resp *http.Response, err error, sends []string, firstBody *trackedBody) {
 	t.Helper()
+	wantErr := tc.wantErr
+	if wantErr == nil {
+		wantErr = tc.replayErr
+	}
 	switch {
-	case tc.wantStatus == 0 && (resp != nil || !errors.Is(err, tc.replayErr)):
-		t.Fatalf("got (%v, %v), want (nil, %v)", resp, err, tc.replayErr)
+	case tc.wantStatus == 0 && (resp != nil || !errors.Is(err, wantErr)):
+		t.Fatalf("got (%v, %v), want (nil, %v)", resp, err, wantErr)
 	case tc.wantStatus != 0 && (err != nil || resp.StatusCode != tc.wantStatus):
 		t.Fatalf("got (%v, %v), want status %d", resp, err, tc.wantStatus)
 	case len(sends) != tc.wantSends:
 		t.Fatalf("got %d sends %q, want %d", len(sends), sends, tc.wantSends)
+	}
+	if tc.wantStatus == 0 && tc.refErr != nil {
+		if n := firstBody.closed.Load(); n != 1 {
+			t.Errorf("got the rejected response's body closed %d times, want once: RoundTrip returned an error instead", n)
+		}
+		return
 	}
 	if !tc.replays() {
 		if !firstBody.untouched() {
@@ -159,7 +181,17 @@ func TestReplay(t *testing.T) {
 		{name: "body not replayable", status: 401, challenge: invalidToken, body: bodyOneShot, wantStatus: 401, wantSends: 1},
 		{name: "GetBody fails", status: 401, challenge: invalidToken, body: bodyGetBodyFail, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
 		{name: "Source is not a Refresher", status: 401, challenge: invalidToken, plain: true, wantStatus: 401, wantSends: 1},
-		{name: "refresh fails", status: 401, challenge: invalidToken, refErr: errSource, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails for good", status: 401, challenge: invalidToken, refErr: errSource, wantErr: errSource, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: login required", status: 401, challenge: invalidToken, refErr: errLogin, wantErr: errLoginSentinel, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: Temporary() true", status: 401, challenge: invalidToken, refErr: tempErr(true), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: wraps Temporary() true", status: 401, challenge: invalidToken, refErr: fmt.Errorf("refresh: %w", tempErr(true)), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: Temporary() false", status: 401, challenge: invalidToken, refErr: tempErr(false), wantErr: tempErr(false), wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: refresher's deadline", status: 401, challenge: invalidToken, refErr: fmt.Errorf("refresh: %w", context.DeadlineExceeded), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: refresher canceled", status: 401, challenge: invalidToken, refErr: context.Canceled, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: request canceled", status: 401, challenge: invalidToken, canceled: true, refErr: context.Canceled, wantErr: context.Canceled, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: request deadline", status: 401, challenge: invalidToken, expired: true, refErr: context.DeadlineExceeded, wantErr: context.DeadlineExceeded, wantSends: 1, wantRefreshes: 1},
+		{name: "refresh fails: request done, refresher's error temporary", status: 401, challenge: invalidToken, canceled: true, refErr: tempErr(true), wantStatus: 401, wantSends: 1, wantRefreshes: 1},
+		{name: "hook: 403, refresh fails for good", status: 403, rejected: status403, refErr: errLogin, wantErr: errLoginSentinel, wantSends: 1, wantRefreshes: 1},
 		{name: "refresh gives the same token", status: 401, challenge: invalidToken, same: true, wantStatus: 401, wantSends: 1, wantRefreshes: 1},
 		{name: "401 without challenge", status: 401, wantStatus: 401, wantSends: 1},
 		{name: "401 with another error", status: 401, challenge: `Bearer error="invalid_request"`, wantStatus: 401, wantSends: 1},
@@ -176,6 +208,20 @@ func TestReplay(t *testing.T) {
 		t.Run(tc.name, tc.run)
 	}
 }
+
+// tempErr is an error with a Temporary method, as tokensource's *Error has.
+type tempErr bool
+
+func (e tempErr) Error() string   { return fmt.Sprintf("refresh failed (temporary: %t)", bool(e)) }
+func (e tempErr) Temporary() bool { return bool(e) }
+
+// errLoginSentinel and errLogin stand for tokensource.ErrLoginRequired and a
+// *LoginRequiredError, which the fake Refresher returns when the provider
+// revoked the grant.
+var (
+	errLoginSentinel = errors.New("login required")
+	errLogin         = fmt.Errorf("refresh token rejected: %w", errLoginSentinel)
+)
 
 // TestReplayOnce checks that a replay rejected again is returned as is.
 func TestReplayOnce(t *testing.T) {
@@ -276,5 +322,58 @@ func TestReplayBurst(t *testing.T) {
 		if len(got) != 2 || got[0] != "Bearer stale" || got[1] != "Bearer fresh" {
 			t.Errorf("request %d: got sends %q, want [Bearer stale, Bearer fresh]", i, got)
 		}
+	}
+}
+
+// TestRefreshFailsThroughClient covers issue 9 defect 9 through a real
+// http.Client and server: when the refresh a 401 invalid_token triggered
+// fails for good ("log in again"), Do returns that error (errors.Is sees it
+// through *url.Error), no response, and the 401 is drained and closed; when
+// it fails transiently, Do returns the 401 as it came, body intact.
+func TestRefreshFailsThroughClient(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", invalidToken)
+		http.Error(w, "token revoked", http.StatusUnauthorized)
+	}))
+	defer api.Close()
+	for _, tc := range []struct {
+		name       string
+		refErr     error
+		wantErr    error // nil: want the 401
+		wantStatus int
+	}{
+		{name: "login required", refErr: errLogin, wantErr: errLoginSentinel},
+		{name: "fails for good", refErr: errSource, wantErr: errSource},
+		{name: "transient", refErr: tempErr(true), wantStatus: http.StatusUnauthorized},
+		{name: "refresher's deadline", refErr: context.DeadlineExceeded, wantStatus: http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &fakeRefresher{current: &oauth2.Token{AccessToken: secret}, next: "fresh", err: tc.refErr}
+			client := &http.Client{Transport: &Transport{Source: src, Base: api.Client().Transport}}
+			resp, err := client.Get(api.URL + "/me")
+			if src.calls.Load() != 1 {
+				t.Errorf("got %d RefreshRejected calls, want 1", src.calls.Load())
+			}
+			if tc.wantErr != nil {
+				var ue *url.Error
+				switch {
+				case resp != nil:
+					resp.Body.Close()
+					t.Fatalf("got status %d and error %v, want no response", resp.StatusCode, err)
+				case !errors.Is(err, tc.wantErr) || !errors.As(err, &ue):
+					t.Fatalf("got error %v, want a *url.Error matching %v", err, tc.wantErr)
+				case strings.Contains(err.Error(), secret):
+					t.Errorf("got error %q, which contains the token", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want the %d", err, tc.wantStatus)
+			}
+			defer resp.Body.Close()
+			if body := readAll(t, resp.Body); resp.StatusCode != tc.wantStatus || body != "token revoked\n" {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, tc.wantStatus, "token revoked\n")
+			}
+		})
 	}
 }

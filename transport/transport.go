@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
+	"net/url"
 
 	"golang.org/x/oauth2"
 )
@@ -16,17 +16,42 @@ import (
 // from Source, and sends them with Base.
 //
 // It never modifies the caller's request: it sends a copy that has its own
-// Header map. On a redirect followed by an [http.Client] it adds the token
-// only when the host is the original request's and the scheme does not go
-// from https to http (the original, as net/http does for the headers it
-// guards: a chain that leaves and comes back carries the token again on
-// return, never at the other hosts). When the server rejects the token (see Rejected) and
-// Source is a [Refresher], it gets a new token and replays the request once,
-// if the body can be replayed.
+// Header map. It sends the token only where it belongs:
 //
-// A Transport is safe for concurrent use by multiple goroutines if Source and
-// Base are. Set its fields before first use and do not change or copy it
-// afterwards. The zero value has no Source: its RoundTrip fails.
+//   - over TLS: a request whose URL is not https gets [ErrInsecure] and is
+//     not sent, unless it is http to a loopback host (localhost,
+//     127.0.0.0/8, ::1) or AllowInsecureHTTP is set ([RFC 6750 §5.3]);
+//   - to the hosts it is meant for: when Hosts or Allow is set, a request to
+//     any other URL gets [ErrHostNotAllowed] and is not sent;
+//   - on a redirect followed by an [http.Client], only when the hop's host
+//     is the original request's and its scheme is not http after an https
+//     original. Each hop is compared with the original, as net/http does for
+//     the headers it guards, so a chain that leaves and comes back carries
+//     the token again on return, never at the other hosts. Other hops are
+//     sent without the token, whatever Hosts and Allow say; the hops that
+//     carry it are checked like any request.
+//
+// A refused request is never sent (Base is not called) and its body is
+// closed; the error names the host, never the token.
+//
+// When the server rejects the token (see Rejected) and Source is a
+// [Refresher], it gets a new token and replays the request once, to the same
+// URL, if the body can be replayed (req.GetBody is set, or there is no body).
+// If that refresh fails, RoundTrip returns the refresh's error (wrapped,
+// errors.Is and errors.As see through it; the rejected response is closed)
+// unless the failure is transient, in which case it returns the rejected
+// response as it came; see [Refresher] for which is which. So a grant the
+// provider revoked surfaces as the Source's "login required" error through
+// [http.Client.Do], not as a bare 401.
+//
+// A Transport is safe for concurrent use by multiple goroutines if Source,
+// Base, Rejected and Allow are. Set its fields before first use and do not
+// change them afterwards. RoundTrip keeps no state in the Transport, so a
+// Transport may be copied and printed at any time; every fmt verb, and JSON,
+// prints the types of Source and Base, never their contents (see
+// [Transport.Format]). The zero value has no Source: its RoundTrip fails.
+//
+// [RFC 6750 §5.3]: https://www.rfc-editor.org/rfc/rfc6750#section-5.3
 type Transport struct {
 	// Source supplies the access token. It is required. If it also has a
 	// method TokenContext(ctx context.Context) (*oauth2.Token, error),
@@ -48,10 +73,35 @@ type Transport struct {
 	// causes a refresh: a new token would not have more scope.
 	Rejected func(resp *http.Response) bool
 
-	// cache holds the Authorization header value of the last token used,
-	// so that the hot path does not build it again. Read and written
-	// atomically; the value it points to is never modified.
-	cache atomic.Pointer[authHeader]
+	// Hosts, when not empty, lists the hosts the token may be sent to, as
+	// "host" or "host:port" without a scheme: a token minted for one API
+	// goes to that API only. Host names match ignoring letter case; a
+	// missing port means the default port of the request's scheme, so
+	// "api.example.com" matches https://api.example.com and
+	// https://api.example.com:443, not https://api.example.com:8443. There
+	// are no wildcards; use Allow for anything else. A request to a host
+	// neither Hosts nor Allow accepts fails with [ErrHostNotAllowed] and is
+	// not sent: a refusal the caller sees, rather than a request that goes
+	// out without its token. nil or empty, with Allow nil, allows every
+	// host.
+	Hosts []string
+
+	// Allow, when not nil, reports whether the token may be sent to u,
+	// in addition to the hosts Hosts lists: a request is allowed when
+	// Hosts lists its host or Allow returns true. u is a copy of the
+	// request's URL; Allow must not modify it (its User is shared), and
+	// its answer must depend on u only, since the check made before the
+	// first send also covers a replay to the same URL. nil, with Hosts
+	// empty, allows every host.
+	Allow func(u *url.URL) bool
+
+	// AllowInsecureHTTP lets the token go over plain http to any host. It
+	// is for tests and trusted networks only: anyone on the path can read a
+	// token sent in clear text and use it until it expires. false (the
+	// default) refuses every non-https URL except http to a loopback host.
+	// The redirect rule still applies: the token never follows a redirect
+	// from https to http.
+	AllowInsecureHTTP bool
 }
 
 // Refresher is implemented by token sources that can replace a token a
@@ -63,6 +113,26 @@ type Transport struct {
 // refresh. ctx is the request's context and bounds the caller's wait. It must
 // be safe for concurrent use, and must not modify rejected or the token it
 // returns afterwards.
+//
+// When RoundTrip's refresh fails, the error decides what the caller gets:
+//
+//   - The request's context has ended and the error is [context.Canceled]
+//     or [context.DeadlineExceeded] (or wraps one): RoundTrip returns the
+//     error, as net/http does for a request whose context ends.
+//   - The error is transient: it, or an error it wraps (found with
+//     [errors.As]), has a method Temporary() bool that returns true (as
+//     tokensource's *Error does for network failures, 408, 429 and 5xx), or
+//     it is a context error of the refresher's own (its timeout) while the
+//     request's context is live. RoundTrip gives back the rejected response
+//     as it came, as if no refresh had been tried.
+//   - Any other error: RoundTrip returns it, wrapped, and closes the
+//     rejected response. This is how "log in again" reaches the caller:
+//     errors.Is(err, tokensource.ErrLoginRequired) holds for the error of
+//     [http.Client.Do] (a [*net/url.Error] wrapping it). A closed source or
+//     a malformed token response are returned the same way.
+//
+// A Refresher's errors must not contain a token: RoundTrip's error includes
+// their text.
 type Refresher interface {
 	RefreshRejected(ctx context.Context, rejected *oauth2.Token) (*oauth2.Token, error)
 }
@@ -76,7 +146,9 @@ type contextTokenSource interface {
 // RoundTrip sends req with an Authorization header carrying the access token
 // from t.Source, as [Transport] describes. It returns a response or an error,
 // never both, and closes req.Body on every path, as [http.RoundTripper]
-// requires. Errors from Base are returned unchanged.
+// requires. Errors from Base are returned unchanged; a request the token must
+// not go to gets an error matching [ErrInsecure] or [ErrHostNotAllowed]
+// before any token is fetched.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Source == nil {
 		closeBody(req)
@@ -84,6 +156,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if !authorize(req) {
 		return t.base().RoundTrip(req)
+	}
+	if err := t.permit(req.URL); err != nil {
+		closeBody(req)
+		return nil, err
 	}
 	tok, err := t.token(req.Context())
 	if err != nil {
@@ -104,16 +180,6 @@ func (t *Transport) CloseIdleConnections() {
 	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
-}
-
-// Format prints t for every verb as the types of its fields, never their
-// contents: a Source may hold a token, and %v must not reveal it.
-func (t *Transport) Format(f fmt.State, verb rune) {
-	if t == nil {
-		io.WriteString(f, "<nil>")
-		return
-	}
-	fmt.Fprintf(f, "&transport.Transport{Source:%T Base:%T Rejected:%t}", t.Source, t.Base, t.Rejected != nil)
 }
 
 func (t *Transport) base() http.RoundTripper {
@@ -148,7 +214,7 @@ func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Toke
 	out := new(http.Request)
 	*out = *req
 	out.Body = body
-	out.Header = withAuthorization(req.Header, t.authorization(tok))
+	out.Header = withAuthorization(req.Header, authorization(tok))
 	resp, err := t.base().RoundTrip(out)
 	switch {
 	case err != nil:

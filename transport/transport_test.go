@@ -268,3 +268,36 @@ type closer struct {
 }
 
 func (c *closer) CloseIdleConnections() { c.closed = true }
+
+// TestHeaderCacheSharedAcrossTransports: the header cache is shared by every
+// Transport of the process and has fewer slots than the tokens used here, so
+// tokens collide; each request must still carry its own token, under -race.
+func TestHeaderCacheSharedAcrossTransports(t *testing.T) {
+	const transports, tokens = 4, 300
+	var wg sync.WaitGroup
+	for i := range transports {
+		wg.Go(func() {
+			for j := range tokens {
+				want := fmt.Sprintf("tr%d-token-%d", i, j)
+				tokenType := []string{"Bearer", "MAC"}[j%2]
+				var got string
+				tr := &Transport{
+					Source: staticSource{tok: &oauth2.Token{AccessToken: want, TokenType: tokenType}},
+					Base:   okBase(t, func(r *http.Request) { got = r.Header.Get("Authorization") }),
+				}
+				for range 2 { // the second request takes the cached value, if still there
+					req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/", nil)
+					if _, err := tr.RoundTrip(req); err != nil {
+						t.Error(err)
+						return
+					}
+					if got != tokenType+" "+want {
+						t.Errorf("got Authorization %q, want %q", got, tokenType+" "+want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
