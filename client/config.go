@@ -65,12 +65,27 @@ type Config struct {
 	// IDTokenSigningAlgs are the JWS algorithms accepted for ID tokens.
 	// nil: RS256 only. "none" and the HMAC algorithms are refused.
 	IDTokenSigningAlgs []string
+	// TrustedAudiences are the audiences, besides ClientID, that an ID
+	// token's aud may name (OpenID Connect Core §3.1.3.7 step 3). nil: an
+	// ID token whose aud names anyone else is refused
+	// ([ErrAudienceMismatch]). With several audiences the token must also
+	// have an azp equal to ClientID.
+	TrustedAudiences []string
+	// IDTokenMaxAge refuses an ID token, when received (login or
+	// refresh), whose iat is older than this ([ErrIDTokenIssuedAt]). Zero:
+	// no limit. Whatever its value, an ID token without iat, or issued
+	// more than IDTokenClockSkew in the future, is refused.
+	IDTokenMaxAge time.Duration
 
 	// Store persists every account's tokens. nil: a new in-memory store.
 	Store storage.Store
 	// HTTPClient sends every request to the provider. nil: a client with
-	// a DefaultHTTPTimeout timeout. Requests that carry credentials never
-	// follow redirects.
+	// a DefaultHTTPTimeout timeout. Requests that carry credentials (token,
+	// device authorization, revocation) never follow redirects; discovery
+	// and JWKS requests follow only redirects to the same scheme and host
+	// (an https origin never downgrades to http); userinfo requests follow
+	// the client's CheckRedirect, and the access token is sent only to the
+	// original host (see [Account.HTTPClient]).
 	HTTPClient *http.Client
 	// Logger receives diagnostics; nothing logged holds a secret. nil:
 	// nothing is logged.
@@ -122,8 +137,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("client: Config.IDTokenSigningAlgs: %q is not allowed", alg)
 		}
 	}
-	if c.RefreshTimeout < 0 || c.MaxSessionAge < 0 {
-		return errors.New("client: Config.RefreshTimeout and MaxSessionAge must not be negative")
+	if c.RefreshTimeout < 0 || c.MaxSessionAge < 0 || c.IDTokenMaxAge < 0 {
+		return errors.New("client: Config.RefreshTimeout, MaxSessionAge and IDTokenMaxAge must not be negative")
 	}
 	return nil
 }
@@ -226,6 +241,7 @@ func (c *Config) loginScopes() []string {
 func (c Config) clone() Config {
 	c.Scopes = slices.Clone(c.Scopes)
 	c.IDTokenSigningAlgs = slices.Clone(c.IDTokenSigningAlgs)
+	c.TrustedAudiences = slices.Clone(c.TrustedAudiences)
 	if c.AuthParams != nil {
 		m := make(map[string]string, len(c.AuthParams))
 		for k, v := range c.AuthParams {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
 // Sentinel errors. Test for them with errors.Is; the error returned also
@@ -28,8 +29,9 @@ var (
 	// authorization request.
 	ErrNonceMismatch = errors.New("client: ID token nonce mismatch")
 	// ErrAudienceMismatch: the ID token is not for this client: its aud
-	// lacks the client ID, it has several audiences and no azp, or its azp
-	// names another client.
+	// lacks the client ID or names an audience that is not in
+	// Config.TrustedAudiences, it has several audiences and no azp, or its
+	// azp names another client.
 	ErrAudienceMismatch = errors.New("client: ID token audience mismatch")
 	// ErrSubjectMismatch: a subject differs from the ID token's: a
 	// refreshed ID token's (OIDC Core §12.2) or the userinfo response's
@@ -42,6 +44,37 @@ var (
 	// verify with the provider's keys, it is signed with an algorithm that
 	// is not allowed (none, HS256, …), or its at_hash does not match.
 	ErrInvalidIDToken = errors.New("client: invalid ID token")
+	// ErrIDTokenIssuedAt: the ID token has no iat, was issued more than
+	// IDTokenClockSkew in the future, or, when received, is older than
+	// Config.IDTokenMaxAge (OpenID Connect Core §3.1.3.7). It also matches
+	// ErrInvalidIDToken.
+	ErrIDTokenIssuedAt = fmt.Errorf("%w: iat", ErrInvalidIDToken)
+	// ErrUnknownKeyID: no key of the provider's JWKS has the ID token's
+	// kid, even after a refetch, or the JWKS was refetched less than
+	// KeyRefetchInterval ago for another unknown kid. It also matches
+	// ErrInvalidIDToken.
+	ErrUnknownKeyID = fmt.Errorf("%w: unknown kid", ErrInvalidIDToken)
+	// ErrMissingKeyID: the ID token has no kid and the provider's JWKS has
+	// several keys usable for its algorithm: which one signs is
+	// ambiguous. It also matches ErrInvalidIDToken.
+	ErrMissingKeyID = fmt.Errorf("%w: no kid", ErrInvalidIDToken)
+	// ErrAuthTimeMismatch: a refreshed ID token's auth_time is not the
+	// original's, or is missing although the original had one (OpenID
+	// Connect Core §12.2): the refresh did not continue the same
+	// authentication.
+	ErrAuthTimeMismatch = errors.New("client: refreshed ID token auth_time mismatch")
+	// ErrPKCEUnsupported: the provider's discovery document lists
+	// code_challenge_methods_supported without S256. The client never
+	// falls back to the plain method, so interactive logins fail.
+	ErrPKCEUnsupported = errors.New("client: the provider does not support PKCE with S256")
+	// ErrResponseTooLarge: a response of the provider (the discovery
+	// document) is larger than the client reads (1 MiB).
+	ErrResponseTooLarge = errors.New("client: response too large")
+	// ErrBadDeviceResponse: the device authorization response has a
+	// verification URI that is neither https nor http to a loopback host,
+	// or a user code with control characters. It also matches
+	// tokensource.ErrMalformedResponse.
+	ErrBadDeviceResponse = fmt.Errorf("client: unsafe device authorization response: %w", tokensource.ErrMalformedResponse)
 	// ErrKeysUnavailable: the provider's JWKS could not be fetched, so an
 	// ID token's signature could not be checked.
 	ErrKeysUnavailable = errors.New("client: provider keys unavailable")
