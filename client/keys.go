@@ -48,6 +48,7 @@ type keySet struct {
 	fetched     bool      // keys were fetched successfully at least once
 	lastRefetch time.Time // the last fetch caused by an unknown kid
 	gen         uint64    // bumped by every successful fetch
+	busy        bool      // a fetch is in flight
 }
 
 // newKeySet returns the key set at url, fetched with hc's transport and
@@ -102,20 +103,21 @@ func (k *keySet) verify(ctx context.Context, jwt string) ([]byte, error) {
 	return jws.Verify(key)
 }
 
-// key returns the key for kid and alg, fetching the set when needed.
+// key returns the key for kid and alg, fetching the set when needed: on
+// first use, and for an unknown kid once per KeyRefetchInterval. A
+// verification that arrives while a fetch is in flight waits for it.
 func (k *keySet) key(ctx context.Context, kid, alg string) (*jose.JSONWebKey, error) {
 	k.mu.Lock()
 	key, err := pick(k.keys, kid, alg)
-	fetched, gen := k.fetched, k.gen
-	refetch := !fetched || k.now().Sub(k.lastRefetch) >= KeyRefetchInterval
+	gen, due, busy := k.gen, k.due(), k.busy
 	k.mu.Unlock()
-	if key != nil || errors.Is(err, ErrMissingKeyID) {
+	switch {
+	case key != nil || errors.Is(err, ErrMissingKeyID):
 		return key, err
+	case !due && !busy:
+		return nil, k.tooSoon(kid)
 	}
-	if !refetch {
-		return nil, kindf(ErrUnknownKeyID, "kid %q: the JWKS was refetched less than %s ago", sanitizeKID(kid), KeyRefetchInterval)
-	}
-	if err := k.refresh(ctx, gen, fetched); err != nil {
+	if err := k.refresh(ctx, gen, kid); err != nil {
 		return nil, err
 	}
 	k.mu.Lock()
@@ -123,21 +125,40 @@ func (k *keySet) key(ctx context.Context, kid, alg string) (*jose.JSONWebKey, er
 	return pick(k.keys, kid, alg)
 }
 
-// refresh fetches the set unless another fetch succeeded since gen was
-// read; unknown says the fetch is caused by an unknown kid.
-func (k *keySet) refresh(ctx context.Context, gen uint64, unknown bool) error {
+// due reports whether the set may be fetched: it never was, or the last
+// fetch for an unknown kid is KeyRefetchInterval old. k.mu is held.
+func (k *keySet) due() bool {
+	return !k.fetched || k.now().Sub(k.lastRefetch) >= KeyRefetchInterval
+}
+
+func (k *keySet) tooSoon(kid string) error {
+	return kindf(ErrUnknownKeyID, "kid %q: the JWKS was refetched less than %s ago", sanitizeKID(kid), KeyRefetchInterval)
+}
+
+// refresh fetches the set, one fetch at a time, unless a fetch that
+// succeeded since gen was read already did, or it is not due.
+func (k *keySet) refresh(ctx context.Context, gen uint64, kid string) error {
 	select {
 	case k.sem <- struct{}{}:
-		defer func() { <-k.sem }()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	k.mu.Lock()
-	if k.gen != gen {
+	k.busy = true
+	defer func() {
+		k.mu.Lock()
+		k.busy = false
 		k.mu.Unlock()
-		return nil // a concurrent fetch got the new set
-	}
-	if unknown {
+		<-k.sem
+	}()
+	switch {
+	case k.gen != gen:
+		k.mu.Unlock()
+		return nil // the fetch we waited for got the new set
+	case !k.due():
+		k.mu.Unlock()
+		return k.tooSoon(kid)
+	case k.fetched:
 		k.lastRefetch = k.now()
 	}
 	k.mu.Unlock()
