@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
 	"github.com/tokenkeeper/tokenkeeper/storage"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
@@ -201,13 +202,13 @@ func checkURL(raw string) error {
 	}
 	switch {
 	case u.Host == "":
-		return fmt.Errorf("%q is not an absolute URL", u.Scheme+"://"+u.Path)
+		return fmt.Errorf("%q is not an absolute URL", oauthwire.Sanitize(u.Scheme+"://"+u.Path, 200))
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 		return nil
 	}
-	return fmt.Errorf("%q is neither https nor http to a loopback address", u.Scheme+"://"+u.Host+u.Path)
+	return fmt.Errorf("%q is neither https nor http to a loopback address", oauthwire.Sanitize(u.Scheme+"://"+u.Host+u.Path, 200))
 }
 
 func isLoopback(host string) bool {

@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
 // maxDiscoveryBody caps the discovery document: a longer one is refused
@@ -92,7 +93,7 @@ func fetchDiscovery(ctx context.Context, hc *http.Client, issuer string) ([]byte
 func parseDiscovery(body []byte, issuer string) (*discoveryDoc, error) {
 	var doc discoveryDoc
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, &EndpointError{Endpoint: "discovery", StatusCode: http.StatusOK, Err: fmt.Errorf("decoding the document: %w", err)}
+		return nil, &EndpointError{Endpoint: "discovery", StatusCode: http.StatusOK, Err: fmt.Errorf("%w: decoding the document: %s", tokensource.ErrMalformedResponse, oauthwire.Sanitize(err.Error(), 200))}
 	}
 	if doc.Issuer != issuer {
 		got := oauthwire.Sanitize(doc.Issuer, 200)
