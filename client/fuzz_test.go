@@ -38,8 +38,11 @@ const (
 // token endpoint that refuses every code and echoes what it got. It
 // asserts that:
 //
-//   - nothing panics, and only GET /callback with state, code or error is
-//     handed to the login;
+//   - nothing panics, and only GET /callback with state, code or error and
+//     the listener's Host is handed to the login (another Host, as an
+//     absolute request-target sets it, gets a 421);
+//   - a response with a missing or wrong state leaves the login waiting;
+//     every other response ends it;
 //   - a code is redeemed, with the login's PKCE verifier and redirect URI,
 //     exactly when the response has one state equal to the login's, a
 //     correct iss (RFC 9207), no error and one non-empty code; a refused
@@ -171,6 +174,18 @@ func fuzzSeeds() []fuzzSeed {
 		"/callback?",
 		"/callback?x=y",
 	)
+	// Host headers (an absolute request-target sets Host): DNS rebinding.
+	add(false, "GET",
+		"http://localhost:1/callback?code=c&"+st,
+		"http://LOCALHOST:1/callback?code=c&"+st,
+		"http://127.0.0.1:1/callback?code=c&"+st,
+		"http://127.0.0.1:2/callback?code=c&"+st,
+		"http://localhost/callback?code=c&"+st,
+		"http://attacker.example:1/callback?code=c&"+st,
+		"http://127.0.0.1.nip.io:1/callback?code=c&"+st,
+		"http://[::1]:1/callback?code=c&"+st,
+		"http://attacker.example:1/callback?code=c&state=forged",
+	)
 	// Other methods.
 	for _, m := range []string{"POST", "HEAD", "PUT", "OPTIONS", "get", "TRACE", "CONNECT"} {
 		add(false, m, "/callback?code=c&"+st)
@@ -225,27 +240,86 @@ func (l *fuzzLogin) run(t *testing.T, method, target string, allowed []string) {
 
 	srv := &loopback{redirectURI: fuzzRedirect, callbacks: make(chan callback), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
+	relay := newCallbackRelay(ctx, srv)
 	result := make(chan error, 1)
-	go func() { result <- l.a.awaitCallback(ctx, srv, req, nil) }()
+	go func() { result <- l.a.awaitCallback(ctx, relay.inner, req, nil) }()
 	rec := httptest.NewRecorder()
 	srv.serveHTTP(rec, hr)
 	cancel()
 	loginErr := <-result
 	close(srv.done)
+	handed, shown := relay.result()
 
 	q := hr.URL.Query()
-	isCallback := hr.URL.Path == callbackPath && hr.Method == http.MethodGet && (q.Has("state") || q.Has("code") || q.Has("error"))
-	delivered := !errors.Is(loginErr, context.Canceled)
-	if delivered != isCallback {
-		t.Fatalf("%s %q: handed to the login: got %t, want %t (login error %v)", method, target, delivered, isCallback, loginErr)
+	isCallback := fuzzHostOK(hr.Host) && hr.URL.Path == callbackPath && hr.Method == http.MethodGet && (q.Has("state") || q.Has("code") || q.Has("error"))
+	if handed != isCallback {
+		t.Fatalf("%s %q (Host %q): handed to the login: got %t, want %t (login error %v)", method, target, hr.Host, handed, isCallback, loginErr)
 	}
 	exchanged := l.rt.take()
 	if isCallback {
-		l.checkOutcome(t, q, req, loginErr, exchanged)
+		l.checkOutcome(t, q, req, shown, exchanged)
+		// A wrong state must not end the login; anything else ends it.
+		kept := errors.Is(loginErr, context.Canceled)
+		if wantKept := errors.Is(shown, ErrStateMismatch); kept != wantKept {
+			t.Fatalf("response %v: login kept waiting: got %t, want %t (login error %v)", q, kept, wantKept, loginErr)
+		}
 	} else if len(exchanged) != 0 {
 		t.Fatalf("%s %q: a code was redeemed although the request was not handed to the login", method, target)
 	}
+	if !fuzzHostOK(hr.Host) && rec.Code != http.StatusMisdirectedRequest {
+		t.Fatalf("Host %q: got status %d, want 421", hr.Host, rec.Code)
+	}
 	checkPage(t, rec, allowed)
+}
+
+// fuzzHostOK is the loopback listener's Host rule for fuzzRedirect,
+// written independently of hostAllowed.
+func fuzzHostOK(host string) bool {
+	return strings.EqualFold(host, "127.0.0.1:1") || strings.EqualFold(host, "localhost:1")
+}
+
+// callbackRelay passes the callbacks of a listener to a login through
+// another loopback value, recording whether one was handed over and the
+// outcome the login answered it with.
+type callbackRelay struct {
+	inner *loopback
+	mu    sync.Mutex
+	n     int
+	err   error
+}
+
+func newCallbackRelay(ctx context.Context, outer *loopback) *callbackRelay {
+	r := &callbackRelay{inner: &loopback{callbacks: make(chan callback)}}
+	go func() {
+		for {
+			select {
+			case cb := <-outer.callbacks:
+				fwd := callback{query: cb.query, reply: make(chan error, 1)}
+				var err error
+				select {
+				case r.inner.callbacks <- fwd:
+					err = <-fwd.reply
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+				r.mu.Lock()
+				r.n, r.err = r.n+1, err
+				r.mu.Unlock()
+				cb.reply <- err
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// result reports whether a callback was handed to the login and the
+// outcome of the last one.
+func (r *callbackRelay) result() (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n > 0, r.err
 }
 
 // checkOutcome checks what the login did with the authorization response q.
@@ -376,7 +450,7 @@ func checkPage(t *testing.T, rec *httptest.ResponseRecorder, allowed []string) {
 	if i := strings.IndexFunc(body, func(r rune) bool { return r != '\n' && isControlOrFormat(r) }); i >= 0 {
 		t.Fatalf("page has control or formatting character %U:\n%q", []rune(body[i:])[0], body)
 	}
-	if ct := rec.Header().Get("Content-Type"); rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed && ct != "text/html; charset=utf-8" {
+	if ct := rec.Header().Get("Content-Type"); rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed && rec.Code != http.StatusMisdirectedRequest && ct != "text/html; charset=utf-8" {
 		t.Fatalf("page Content-Type: got %q, want text/html; charset=utf-8", ct)
 	}
 	if rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Cache-Control") != "no-store" {
