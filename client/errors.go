@@ -71,9 +71,10 @@ var (
 	// document) is larger than the client reads (1 MiB).
 	ErrResponseTooLarge = errors.New("client: response too large")
 	// ErrBadDeviceResponse: the device authorization response has a
-	// verification URI that is neither https nor http to a loopback host,
-	// or a user code with control characters. It also matches
-	// tokensource.ErrMalformedResponse.
+	// verification URI that is neither https nor http to a loopback host
+	// (javascript:, data:, plain http), a user code with control or markup
+	// characters, or an interval out of range (see MaxDeviceInterval). It
+	// also matches tokensource.ErrMalformedResponse.
 	ErrBadDeviceResponse = fmt.Errorf("client: unsafe device authorization response: %w", tokensource.ErrMalformedResponse)
 	// ErrKeysUnavailable: the provider's JWKS could not be fetched, so an
 	// ID token's signature could not be checked.
