@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -269,6 +270,23 @@ func (c Config) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
 
 // LogValue implements slog.LogValuer without the client secret.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalJSON implements json.Marshaler without the client secret (and
+// without the hooks, store and clients, which have no JSON form): slog's
+// JSON handler uses it for a Config nested in a logged value.
+func (c Config) MarshalJSON() ([]byte, error) {
+	secret := ""
+	if c.ClientSecret != "" {
+		secret = "[REDACTED]"
+	}
+	return json.Marshal(struct {
+		Issuer       string   `json:"issuer,omitempty"`
+		TokenURL     string   `json:"token_url,omitempty"`
+		ClientID     string   `json:"client_id"`
+		ClientSecret string   `json:"client_secret,omitempty"`
+		Scopes       []string `json:"scopes,omitempty"`
+	}{c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, c.Scopes})
+}
 
 // redactURL returns raw without its query, fragment and user info.
 func redactURL(raw string) string {

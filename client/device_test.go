@@ -233,7 +233,7 @@ func TestDeviceErrorsAreTyped(t *testing.T) {
 func TestDeviceResponseBounds(t *testing.T) {
 	s := time.Second
 	set := func(k string, v any) func(map[string]any) { return func(m map[string]any) { m[k] = v } }
-	never := make([]string, 0) // every poll: authorization_pending
+	never := make([]string, 0)                          // every poll: authorization_pending
 	hour := slices.Repeat([]time.Duration{300 * s}, 11) // MaxDeviceCodeLifetime at MaxDeviceInterval
 	for _, tc := range []deviceCase{
 		{name: "expires_in 1e10", script: &deviceScript{interval: 300, edit: set("expires_in", 1e10), polls: never},

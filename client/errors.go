@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -143,12 +144,31 @@ type EndpointError struct {
 
 // Error names the endpoint, the error code and description, the cause and
 // the HTTP status.
-func (e *EndpointError) Error() string {
+func (e EndpointError) Error() string {
 	return oauthwire.ErrorString("client: "+e.Endpoint+" endpoint", e.Code, e.Description, e.Err, e.StatusCode)
 }
 
 // Unwrap returns the underlying network or decoding error.
 func (e *EndpointError) Unwrap() error { return e.Err }
+
+// Format implements fmt.Formatter: every verb prints Error, so that no
+// form of an EndpointError, value or pointer, alone or nested, dumps its
+// cause's fields (a *tokensource.Error's Body or Header).
+func (e EndpointError) Format(f fmt.State, verb rune) { fmt.Fprint(f, e.Error()) }
+
+// MarshalJSON implements json.Marshaler with the endpoint, status, code,
+// description and the error string: slog's JSON handler uses it for an
+// EndpointError nested in a logged value, and the cause's fields are not
+// dumped.
+func (e EndpointError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Endpoint    string `json:"endpoint"`
+		StatusCode  int    `json:"status,omitempty"`
+		Code        string `json:"code,omitempty"`
+		Description string `json:"description,omitempty"`
+		Error       string `json:"error"`
+	}{e.Endpoint, e.StatusCode, e.Code, e.Description, e.Error()})
+}
 
 // Temporary reports whether the request may succeed later: no response
 // arrived, or the server answered 408, 429 or 5xx.

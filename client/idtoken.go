@@ -26,6 +26,14 @@ type IDToken struct {
 	IssuedAt time.Time // iat
 	AuthTime time.Time // auth_time, zero when absent
 
+	// The rest is held by a func: fmt prints a func as an address, so even
+	// an IDToken in an unexported field of a printed struct (where fmt
+	// calls no method and follows pointers) shows no nonce.
+	priv func() *idTokenPriv
+}
+
+// idTokenPriv is what an IDToken keeps that is not for printing.
+type idTokenPriv struct {
 	claims   []byte // the verified payload
 	nonce    string
 	azp      string
@@ -35,10 +43,10 @@ type IDToken struct {
 // Claims unmarshals the token's claims (its JSON payload) into v, for the
 // claims the struct does not have (email, name, groups, …).
 func (t *IDToken) Claims(v any) error {
-	if t.claims == nil {
+	if t.priv == nil || t.priv().claims == nil {
 		return errors.New("client: IDToken has no claims")
 	}
-	return json.Unmarshal(t.claims, v)
+	return json.Unmarshal(t.priv().claims, v)
 }
 
 // String describes the token by issuer, subject, audience and expiry.
@@ -148,8 +156,9 @@ func (v *idVerifier) verify(ctx context.Context, raw string, ch checks) (*IDToke
 			return nil, withKind(ErrInvalidIDToken, err)
 		}
 	}
-	t := &IDToken{Issuer: tok.Issuer, Subject: tok.Subject, Audience: tok.Audience, Expiry: tok.Expiry, IssuedAt: tok.IssuedAt,
-		nonce: tok.Nonce, azp: extra.AZP, authTime: extra.AuthTime}
+	t := &IDToken{Issuer: tok.Issuer, Subject: tok.Subject, Audience: tok.Audience, Expiry: tok.Expiry, IssuedAt: tok.IssuedAt}
+	priv := &idTokenPriv{nonce: tok.Nonce, azp: extra.AZP, authTime: extra.AuthTime}
+	t.priv = func() *idTokenPriv { return priv }
 	if at := extra.AuthTime; at != nil && *at > 0 && *at < maxUnixSeconds {
 		t.AuthTime = time.Unix(int64(*at), 0)
 	}
@@ -157,7 +166,7 @@ func (v *idVerifier) verify(ctx context.Context, raw string, ch checks) (*IDToke
 	if err := tok.Claims(&payload); err != nil {
 		return nil, withKind(ErrInvalidIDToken, err)
 	}
-	t.claims = payload
+	priv.claims = payload
 	return t, nil
 }
 

@@ -60,11 +60,11 @@ func (a *Account) checkRefresh(ctx context.Context, prev, next *storage.Token) e
 		return kindf(ErrIssuerMismatch, "the refreshed ID token has another issuer")
 	case !sameSet(got.Audience, old.Audience):
 		return kindf(ErrAudienceMismatch, "the refreshed ID token has another audience")
-	case got.azp != old.AZP:
+	case got.priv().azp != old.AZP:
 		return kindf(ErrAudienceMismatch, "the refreshed ID token has another azp")
-	case old.AuthTime != nil && (got.authTime == nil || *got.authTime != *old.AuthTime):
+	case old.AuthTime != nil && (got.priv().authTime == nil || *got.priv().authTime != *old.AuthTime):
 		return kindf(ErrAuthTimeMismatch, "the refreshed ID token's auth_time is not the original's")
-	case got.nonce != "" && got.nonce != old.Nonce:
+	case got.priv().nonce != "" && got.priv().nonce != old.Nonce:
 		return keep(kindf(ErrNonceMismatch, "the refreshed ID token has another nonce"))
 	}
 	return nil
