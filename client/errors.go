@@ -199,3 +199,22 @@ func kindf(kind error, format string, args ...any) error {
 
 func (e *kindError) Error() string   { return e.kind.Error() + ": " + e.cause.Error() }
 func (e *kindError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// sanitized returns err with its message stripped of control, formatting
+// and markup characters (oauthwire.Sanitize), for errors that quote what a
+// server sent; errors.Is and errors.As still see err.
+func sanitized(err error) error {
+	msg := err.Error()
+	if clean := oauthwire.Sanitize(msg, 500); clean != msg {
+		return &sanitizedError{msg: clean, err: err}
+	}
+	return err
+}
+
+type sanitizedError struct {
+	msg string
+	err error
+}
+
+func (e *sanitizedError) Error() string { return e.msg }
+func (e *sanitizedError) Unwrap() error { return e.err }

@@ -224,6 +224,7 @@ func secondsString(s float64) string {
 // the signature verified (tr.payload is set) the failed check is found
 // again on the verified claims; go-oidc's own error stays the cause.
 func (v *idVerifier) classify(err error, tr *verifyTrace) error {
+	err = sanitized(err) // go-oidc quotes claims and JSON syntax errors
 	var expired *oidc.TokenExpiredError
 	if errors.As(err, &expired) {
 		return withKind(ErrIDTokenExpired, err)
