@@ -134,4 +134,3 @@ func fuzzSeeds() []fuzzSeed {
 	}
 	return seeds
 }
-
