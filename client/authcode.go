@@ -24,6 +24,9 @@ func (a *Account) newAuthRequest(redirectURI string, extra url.Values) (*AuthReq
 	if c.ep.Auth == "" {
 		return nil, fmt.Errorf("%w: the provider has no authorization endpoint", ErrUnsupported)
 	}
+	if c.noS256 {
+		return nil, kindf(ErrPKCEUnsupported, "its code_challenge_methods_supported lacks S256; the plain method is never used")
+	}
 	if err := checkURL(redirectURI); err != nil {
 		return nil, fmt.Errorf("client: redirect URI: %w", err)
 	}

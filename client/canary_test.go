@@ -135,7 +135,14 @@ func (r *canaryRun) loopbackErrors(t *testing.T, a *client.Account) {
 			return err
 		}
 	}
-	r.want(t, "Login with a forged state", r.login(ctx, a, answer(url.Values{"state": {"forged-state"}}), 10*time.Second), client.ErrStateMismatch)
+	forged := func(ctx context.Context, authURL string) error { // refused, the login keeps waiting: then time out
+		if err := answer(url.Values{"state": {"forged-state"}})(ctx, authURL); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	}
+	r.want(t, "Login with a forged state", r.login(ctx, a, forged, time.Second), context.DeadlineExceeded)
 	r.want(t, "Login with another iss", r.login(ctx, a, answer(url.Values{"iss": {"https://evil.example"}}), 10*time.Second), client.ErrIssuerMismatch)
 	none := func(ctx context.Context, authURL string) error {
 		return r.opener()(ctx, authURL+"&prompt=none")

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkeeper/tokenkeeper/storage"
@@ -27,10 +26,12 @@ type Client struct {
 	oauth    oauth2.Config // endpoints, credentials and login scopes; never modified
 	hc       *http.Client  // for every request (tokensource copies it for token requests)
 	post     *http.Client  // hc that never follows redirects: for requests with credentials
+	get      *http.Client  // hc that follows only same-origin redirects: discovery and JWKS
 	store    storage.Store
 	log      *slog.Logger
 	ids      *idVerifier // nil without an Issuer
 	issParam bool        // discovery says the iss authorization response parameter is sent (RFC 9207)
+	noS256   bool        // discovery lists code challenge methods without S256
 
 	mu       sync.Mutex          // guards the fields below
 	accounts map[string]*Account // by key
@@ -38,7 +39,8 @@ type Client struct {
 }
 
 // New returns a Client for cfg. With cfg.Issuer it fetches the provider's
-// discovery document (ctx bounds the request); otherwise it does no I/O.
+// discovery document (ctx bounds the request; at most 1 MiB is read, and
+// only same-origin redirects are followed); otherwise it does no I/O.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -51,6 +53,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	post := *c.hc
 	post.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.post = &post
+	get := *c.hc
+	get.CheckRedirect = sameOriginRedirect(c.hc.CheckRedirect)
+	c.get = &get
 	if c.store == nil {
 		c.store = storage.NewMemory()
 	}
@@ -73,53 +78,6 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		Scopes:       cfg.loginScopes(),
 	}
 	return c, nil
-}
-
-// discoveryMetadata are the discovery fields go-oidc does not expose.
-type discoveryMetadata struct {
-	RevocationEndpoint   string   `json:"revocation_endpoint"`
-	IssParameter         bool     `json:"authorization_response_iss_parameter_supported"`
-	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
-}
-
-// discover runs OpenID Connect discovery with go-oidc, which refuses a
-// document whose issuer is not cfg.Issuer, then sets up the endpoints and
-// the ID token verifier.
-func (c *Client) discover(ctx context.Context) error {
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, c.hc), c.cfg.Issuer)
-	if err != nil {
-		var mismatch *oidc.IssuerMismatchError
-		if errors.As(err, &mismatch) {
-			return withKind(ErrIssuerMismatch, fmt.Errorf("discovery: %w", err))
-		}
-		return &EndpointError{Endpoint: "discovery", Err: err}
-	}
-	var claims struct {
-		discoveryMetadata
-		JWKS string `json:"jwks_uri"`
-	}
-	if err := p.Claims(&claims); err != nil {
-		return &EndpointError{Endpoint: "discovery", Err: err}
-	}
-	e := p.Endpoint()
-	found := Endpoints{
-		Auth:       e.AuthURL,
-		Token:      e.TokenURL,
-		DeviceAuth: e.DeviceAuthURL,
-		Revocation: claims.RevocationEndpoint,
-		UserInfo:   p.UserInfoEndpoint(),
-		JWKS:       claims.JWKS,
-	}
-	if err := found.check(); err != nil {
-		return fmt.Errorf("client: discovery document: endpoint %w", err)
-	}
-	c.ep = found.override(c.cfg.Endpoints)
-	c.issParam = claims.IssParameter
-	if c.ep.JWKS == "" {
-		return errors.New("client: the discovery document has no jwks_uri")
-	}
-	c.ids = newIDVerifier(c.cfg, c.ep.JWKS, c.hc)
-	return nil
 }
 
 // now returns the current time by Config.Now.

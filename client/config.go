@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
 	"github.com/tokenkeeper/tokenkeeper/storage"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
@@ -65,12 +67,27 @@ type Config struct {
 	// IDTokenSigningAlgs are the JWS algorithms accepted for ID tokens.
 	// nil: RS256 only. "none" and the HMAC algorithms are refused.
 	IDTokenSigningAlgs []string
+	// TrustedAudiences are the audiences, besides ClientID, that an ID
+	// token's aud may name (OpenID Connect Core §3.1.3.7 step 3). nil: an
+	// ID token whose aud names anyone else is refused
+	// ([ErrAudienceMismatch]). With several audiences the token must also
+	// have an azp equal to ClientID.
+	TrustedAudiences []string
+	// IDTokenMaxAge refuses an ID token, when received (login or
+	// refresh), whose iat is older than this ([ErrIDTokenIssuedAt]). Zero:
+	// no limit. Whatever its value, an ID token without iat, or issued
+	// more than IDTokenClockSkew in the future, is refused.
+	IDTokenMaxAge time.Duration
 
 	// Store persists every account's tokens. nil: a new in-memory store.
 	Store storage.Store
 	// HTTPClient sends every request to the provider. nil: a client with
-	// a DefaultHTTPTimeout timeout. Requests that carry credentials never
-	// follow redirects.
+	// a DefaultHTTPTimeout timeout. Requests that carry credentials (token,
+	// device authorization, revocation) never follow redirects; discovery
+	// and JWKS requests follow only redirects to the same scheme and host
+	// (an https origin never downgrades to http); userinfo requests follow
+	// the client's CheckRedirect, and the access token is sent only to the
+	// original host (see [Account.HTTPClient]).
 	HTTPClient *http.Client
 	// Logger receives diagnostics; nothing logged holds a secret. nil:
 	// nothing is logged.
@@ -122,8 +139,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("client: Config.IDTokenSigningAlgs: %q is not allowed", alg)
 		}
 	}
-	if c.RefreshTimeout < 0 || c.MaxSessionAge < 0 {
-		return errors.New("client: Config.RefreshTimeout and MaxSessionAge must not be negative")
+	if c.RefreshTimeout < 0 || c.MaxSessionAge < 0 || c.IDTokenMaxAge < 0 {
+		return errors.New("client: Config.RefreshTimeout, MaxSessionAge and IDTokenMaxAge must not be negative")
 	}
 	return nil
 }
@@ -186,13 +203,13 @@ func checkURL(raw string) error {
 	}
 	switch {
 	case u.Host == "":
-		return fmt.Errorf("%q is not an absolute URL", u.Scheme+"://"+u.Path)
+		return fmt.Errorf("%q is not an absolute URL", oauthwire.Sanitize(u.Scheme+"://"+u.Path, 200))
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 		return nil
 	}
-	return fmt.Errorf("%q is neither https nor http to a loopback address", u.Scheme+"://"+u.Host+u.Path)
+	return fmt.Errorf("%q is neither https nor http to a loopback address", oauthwire.Sanitize(u.Scheme+"://"+u.Host+u.Path, 200))
 }
 
 func isLoopback(host string) bool {
@@ -226,6 +243,7 @@ func (c *Config) loginScopes() []string {
 func (c Config) clone() Config {
 	c.Scopes = slices.Clone(c.Scopes)
 	c.IDTokenSigningAlgs = slices.Clone(c.IDTokenSigningAlgs)
+	c.TrustedAudiences = slices.Clone(c.TrustedAudiences)
 	if c.AuthParams != nil {
 		m := make(map[string]string, len(c.AuthParams))
 		for k, v := range c.AuthParams {
@@ -252,6 +270,23 @@ func (c Config) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
 
 // LogValue implements slog.LogValuer without the client secret.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalJSON implements json.Marshaler without the client secret (and
+// without the hooks, store and clients, which have no JSON form): slog's
+// JSON handler uses it for a Config nested in a logged value.
+func (c Config) MarshalJSON() ([]byte, error) {
+	secret := ""
+	if c.ClientSecret != "" {
+		secret = "[REDACTED]"
+	}
+	return json.Marshal(struct {
+		Issuer       string   `json:"issuer,omitempty"`
+		TokenURL     string   `json:"token_url,omitempty"`
+		ClientID     string   `json:"client_id"`
+		ClientSecret string   `json:"client_secret,omitempty"`
+		Scopes       []string `json:"scopes,omitempty"`
+	}{c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, c.Scopes})
+}
 
 // redactURL returns raw without its query, fragment and user info.
 func redactURL(raw string) string {

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
@@ -19,6 +21,12 @@ const (
 	DefaultDeviceInterval = 5 * time.Second // when the provider sends no interval
 	slowDownStep          = 5 * time.Second // added on every slow_down
 	maxDeviceBackoff      = time.Minute     // cap of the backoff after network errors
+	// MaxDeviceCodeLifetime caps how long LoginDevice polls: a longer
+	// expires_in is shortened to it.
+	MaxDeviceCodeLifetime = time.Hour
+	// MaxDeviceInterval is the longest polling interval accepted from a
+	// device authorization response; a longer one is refused.
+	MaxDeviceInterval = 5 * time.Minute
 )
 
 const grantTypeDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
@@ -36,13 +44,43 @@ type DeviceCode struct {
 
 // deviceAuth is the device authorization response.
 type deviceAuth struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURL         string `json:"verification_url"` // Google's name for it
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	ExpiresIn               int64  `json:"expires_in"`
-	Interval                int64  `json:"interval"`
+	DeviceCode              string  `json:"device_code"`
+	UserCode                string  `json:"user_code"`
+	VerificationURI         string  `json:"verification_uri"`
+	VerificationURL         string  `json:"verification_url"` // Google's name for it
+	VerificationURIComplete string  `json:"verification_uri_complete"`
+	ExpiresIn               seconds `json:"expires_in"`
+	Interval                seconds `json:"interval"`
+}
+
+// seconds is a number of seconds sent as a JSON number or, as some
+// providers do, a string holding one.
+type seconds float64
+
+func (s *seconds) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err == nil {
+		*s = seconds(f)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return errors.New("not a number of seconds")
+	}
+	f, err := strconv.ParseFloat(str, 64)
+	if err != nil {
+		return errors.New("not a number of seconds")
+	}
+	*s = seconds(f)
+	return nil
+}
+
+// duration returns s as a duration, at most limit: no overflow.
+func (s seconds) duration(limit time.Duration) time.Duration {
+	if float64(s) >= limit.Seconds() {
+		return limit
+	}
+	return time.Duration(float64(s) * float64(time.Second))
 }
 
 // LoginDevice logs the account in with the device authorization grant
@@ -77,11 +115,14 @@ func (a *Account) LoginDevice(ctx context.Context, show func(DeviceCode)) error 
 		UserCode:                da.UserCode,
 		VerificationURI:         da.VerificationURI,
 		VerificationURIComplete: da.VerificationURIComplete,
-		ExpiresAt:               a.c.now().Add(time.Duration(da.ExpiresIn) * time.Second),
-		Interval:                time.Duration(da.Interval) * time.Second,
+		ExpiresAt:               a.c.now().Add(da.ExpiresIn.duration(MaxDeviceCodeLifetime)),
+		Interval:                da.Interval.duration(MaxDeviceInterval),
 	}
-	if dc.Interval <= 0 {
+	switch {
+	case dc.Interval <= 0:
 		dc.Interval = DefaultDeviceInterval
+	case dc.Interval < time.Second: // RFC 8628 counts in whole seconds
+		dc.Interval = time.Second
 	}
 	if show == nil {
 		show = printDeviceCode
@@ -111,11 +152,37 @@ func (c *Client) deviceAuthorization(ctx context.Context) (*deviceAuth, error) {
 	if da.VerificationURI == "" {
 		da.VerificationURI = da.VerificationURL
 	}
-	if da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" || da.ExpiresIn <= 0 || da.Interval < 0 || da.Interval > 3600 {
+	if da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" || da.ExpiresIn <= 0 {
 		return nil, &EndpointError{Endpoint: "device authorization", StatusCode: status,
-			Err: fmt.Errorf("%w: device_code, user_code, verification_uri or expires_in missing or out of range", tokensource.ErrMalformedResponse)}
+			Err: fmt.Errorf("%w: device_code, user_code, verification_uri or expires_in missing", tokensource.ErrMalformedResponse)}
+	}
+	if err := da.check(); err != nil {
+		return nil, &EndpointError{Endpoint: "device authorization", StatusCode: status, Err: err}
 	}
 	return &da, nil
+}
+
+// check refuses what the user would be shown or the polling would use
+// unsafely: verification URIs other than https (or http to a loopback
+// host, e.g. javascript:), a user code with control, formatting or markup
+// characters (it is printed to a terminal), and an interval that is
+// negative or longer than MaxDeviceInterval.
+func (da *deviceAuth) check() error {
+	for _, u := range []struct{ name, url string }{{"verification_uri", da.VerificationURI}, {"verification_uri_complete", da.VerificationURIComplete}} {
+		if u.url == "" {
+			continue
+		}
+		if err := checkURL(u.url); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrBadDeviceResponse, u.name, err)
+		}
+	}
+	if len(da.UserCode) > 64 || oauthwire.Sanitize(da.UserCode, 64) != da.UserCode {
+		return fmt.Errorf("%w: the user_code has control or markup characters or is too long", ErrBadDeviceResponse)
+	}
+	if da.Interval < 0 || float64(da.Interval) > MaxDeviceInterval.Seconds() {
+		return fmt.Errorf("%w: interval %g s is not between 0 and %s", ErrBadDeviceResponse, float64(da.Interval), MaxDeviceInterval)
+	}
+	return nil
 }
 
 // pollDevice polls the token endpoint until the user decides, the code

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,6 +76,7 @@ type deviceScript struct {
 	interval int // the interval sent; 0 sends none
 	expires  int // expires_in
 	polls    []string
+	edit     func(body map[string]any) // changes the device authorization answer
 
 	mu    sync.Mutex
 	times []time.Time
@@ -87,6 +89,9 @@ func (d *deviceScript) RoundTrip(r *http.Request) (*http.Response, error) {
 		body := map[string]any{"device_code": "dev-code", "user_code": "ABCD-EFGH", "verification_uri": "https://op.test/device", "expires_in": d.expires}
 		if d.interval != 0 {
 			body["interval"] = d.interval
+		}
+		if d.edit != nil {
+			d.edit(body)
 		}
 		writeJSON(rec, 200, body)
 	case "/token":
@@ -219,4 +224,37 @@ func TestDeviceErrorsAreTyped(t *testing.T) {
 			t.Fatalf("got %v, want the provider's access_denied without the device code", err)
 		}
 	})
+}
+
+// TestDeviceResponseBounds: numbers of the device authorization response
+// are bounded (a huge expires_in polls until MaxDeviceCodeLifetime instead
+// of overflowing), and unsafe verification URIs and user codes are
+// refused with ErrBadDeviceResponse before anything is shown.
+func TestDeviceResponseBounds(t *testing.T) {
+	s := time.Second
+	set := func(k string, v any) func(map[string]any) { return func(m map[string]any) { m[k] = v } }
+	never := make([]string, 0)                          // every poll: authorization_pending
+	hour := slices.Repeat([]time.Duration{300 * s}, 11) // MaxDeviceCodeLifetime at MaxDeviceInterval
+	for _, tc := range []deviceCase{
+		{name: "expires_in 1e10", script: &deviceScript{interval: 300, edit: set("expires_in", 1e10), polls: never},
+			want: client.ErrDeviceCodeExpired, gaps: hour},
+		{name: "expires_in huge integer", script: &deviceScript{interval: 300, edit: set("expires_in", int64(1)<<62), polls: never},
+			want: client.ErrDeviceCodeExpired, gaps: hour},
+		{name: "expires_in as a string", script: &deviceScript{interval: 2, edit: set("expires_in", "5"), polls: never},
+			want: client.ErrDeviceCodeExpired, gaps: []time.Duration{2 * s, 2 * s}},
+		{name: "expires_in negative", script: &deviceScript{edit: set("expires_in", -1)}, want: tokensource.ErrMalformedResponse},
+		{name: "interval 1e10", script: &deviceScript{expires: 600, edit: set("interval", 1e10)}, want: client.ErrBadDeviceResponse},
+		{name: "interval negative", script: &deviceScript{expires: 600, edit: set("interval", -5)}, want: client.ErrBadDeviceResponse},
+		{name: "interval a millisecond", script: &deviceScript{expires: 600, edit: set("interval", 0.001), polls: []string{"authorization_pending", ""}},
+			gaps: []time.Duration{1 * s, 1 * s}},
+		{name: "javascript: URI", script: &deviceScript{expires: 600, edit: set("verification_uri", "javascript:alert(1)")}, want: client.ErrBadDeviceResponse},
+		{name: "http URI", script: &deviceScript{expires: 600, edit: set("verification_uri", "http://op.test/device")}, want: client.ErrBadDeviceResponse},
+		{name: "data: complete URI", script: &deviceScript{expires: 600, edit: set("verification_uri_complete", "data:text/html,<script>x</script>")}, want: client.ErrBadDeviceResponse},
+		{name: "http complete URI", script: &deviceScript{expires: 600, edit: set("verification_uri_complete", "http://evil.example/device?user_code=X")}, want: client.ErrBadDeviceResponse},
+		{name: "loopback http URI", script: &deviceScript{expires: 600, edit: set("verification_uri", "http://127.0.0.1:8080/device"), polls: []string{""}}},
+		{name: "user code with ESC", script: &deviceScript{expires: 600, edit: set("user_code", "AB\x1b]0;pwned\x07CD")}, want: client.ErrBadDeviceResponse},
+		{name: "user code with markup", script: &deviceScript{expires: 600, edit: set("user_code", "<b>ABCD</b>")}, want: client.ErrBadDeviceResponse},
+	} {
+		t.Run(tc.name, tc.run)
+	}
 }

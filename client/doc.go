@@ -16,13 +16,21 @@
 //     devices without a browser;
 //   - [Account.LoginPassword]: the legacy password grant.
 //
-// Every authorization request uses PKCE with S256 (RFC 7636) and a fresh
-// state and nonce; the callback's state is compared in constant time and
-// its iss parameter checked (RFC 9207). ID tokens are verified with go-oidc
-// (signature by kid from the provider's JWKS, RS256 by default, iss, aud,
-// exp) and by this package (azp with several audiences, nonce, at_hash; a
-// refreshed ID token must name the same issuer, subject and audience,
-// OpenID Connect Core §12.2).
+// Every authorization request uses PKCE with S256 (RFC 7636; a provider
+// that lists its methods without S256 is refused, never downgraded to
+// plain) and a fresh state and nonce; the callback's state is compared in
+// constant time and its iss parameter checked (RFC 9207). The loopback
+// listener answers only requests addressed to itself (Host header), and a
+// response with a wrong state does not end the login. ID tokens are
+// verified with go-oidc (signature, RS256 by default, iss, aud, exp) and by
+// this package: the key by kid from the provider's JWKS (refetched for an
+// unknown kid at most every [KeyRefetchInterval]; no kid only with a
+// single usable key), audiences other than the client ID only when listed
+// in Config.TrustedAudiences, azp, iat ([IDTokenClockSkew],
+// Config.IDTokenMaxAge), nonce and at_hash; a refreshed ID token must keep
+// the issuer, subject, audience, azp and auth_time (OpenID Connect Core
+// §12.2). Discovery reads at most 1 MiB and follows only same-origin
+// redirects, as JWKS fetches do.
 //
 // After a login the whole token set is saved in Config.Store with the login
 // time, so the next start of the program needs no login: the account's

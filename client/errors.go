@@ -1,10 +1,12 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
 // Sentinel errors. Test for them with errors.Is; the error returned also
@@ -28,8 +30,9 @@ var (
 	// authorization request.
 	ErrNonceMismatch = errors.New("client: ID token nonce mismatch")
 	// ErrAudienceMismatch: the ID token is not for this client: its aud
-	// lacks the client ID, it has several audiences and no azp, or its azp
-	// names another client.
+	// lacks the client ID or names an audience that is not in
+	// Config.TrustedAudiences, it has several audiences and no azp, or its
+	// azp names another client.
 	ErrAudienceMismatch = errors.New("client: ID token audience mismatch")
 	// ErrSubjectMismatch: a subject differs from the ID token's: a
 	// refreshed ID token's (OIDC Core §12.2) or the userinfo response's
@@ -42,6 +45,38 @@ var (
 	// verify with the provider's keys, it is signed with an algorithm that
 	// is not allowed (none, HS256, …), or its at_hash does not match.
 	ErrInvalidIDToken = errors.New("client: invalid ID token")
+	// ErrIDTokenIssuedAt: the ID token has no iat, was issued more than
+	// IDTokenClockSkew in the future, or, when received, is older than
+	// Config.IDTokenMaxAge (OpenID Connect Core §3.1.3.7). It also matches
+	// ErrInvalidIDToken.
+	ErrIDTokenIssuedAt = fmt.Errorf("%w: iat", ErrInvalidIDToken)
+	// ErrUnknownKeyID: no key of the provider's JWKS has the ID token's
+	// kid, even after a refetch, or the JWKS was refetched less than
+	// KeyRefetchInterval ago for another unknown kid. It also matches
+	// ErrInvalidIDToken.
+	ErrUnknownKeyID = fmt.Errorf("%w: unknown kid", ErrInvalidIDToken)
+	// ErrMissingKeyID: the ID token has no kid and the provider's JWKS has
+	// several keys usable for its algorithm: which one signs is
+	// ambiguous. It also matches ErrInvalidIDToken.
+	ErrMissingKeyID = fmt.Errorf("%w: no kid", ErrInvalidIDToken)
+	// ErrAuthTimeMismatch: a refreshed ID token's auth_time is not the
+	// original's, or is missing although the original had one (OpenID
+	// Connect Core §12.2): the refresh did not continue the same
+	// authentication.
+	ErrAuthTimeMismatch = errors.New("client: refreshed ID token auth_time mismatch")
+	// ErrPKCEUnsupported: the provider's discovery document lists
+	// code_challenge_methods_supported without S256. The client never
+	// falls back to the plain method, so interactive logins fail.
+	ErrPKCEUnsupported = errors.New("client: the provider does not support PKCE with S256")
+	// ErrResponseTooLarge: a response of the provider (the discovery
+	// document) is larger than the client reads (1 MiB).
+	ErrResponseTooLarge = errors.New("client: response too large")
+	// ErrBadDeviceResponse: the device authorization response has a
+	// verification URI that is neither https nor http to a loopback host
+	// (javascript:, data:, plain http), a user code with control or markup
+	// characters, or an interval out of range (see MaxDeviceInterval). It
+	// also matches tokensource.ErrMalformedResponse.
+	ErrBadDeviceResponse = fmt.Errorf("client: unsafe device authorization response: %w", tokensource.ErrMalformedResponse)
 	// ErrKeysUnavailable: the provider's JWKS could not be fetched, so an
 	// ID token's signature could not be checked.
 	ErrKeysUnavailable = errors.New("client: provider keys unavailable")
@@ -109,12 +144,31 @@ type EndpointError struct {
 
 // Error names the endpoint, the error code and description, the cause and
 // the HTTP status.
-func (e *EndpointError) Error() string {
+func (e EndpointError) Error() string {
 	return oauthwire.ErrorString("client: "+e.Endpoint+" endpoint", e.Code, e.Description, e.Err, e.StatusCode)
 }
 
 // Unwrap returns the underlying network or decoding error.
 func (e *EndpointError) Unwrap() error { return e.Err }
+
+// Format implements fmt.Formatter: every verb prints Error, so that no
+// form of an EndpointError, value or pointer, alone or nested, dumps its
+// cause's fields (a *tokensource.Error's Body or Header).
+func (e EndpointError) Format(f fmt.State, verb rune) { fmt.Fprint(f, e.Error()) }
+
+// MarshalJSON implements json.Marshaler with the endpoint, status, code,
+// description and the error string: slog's JSON handler uses it for an
+// EndpointError nested in a logged value, and the cause's fields are not
+// dumped.
+func (e EndpointError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Endpoint    string `json:"endpoint"`
+		StatusCode  int    `json:"status,omitempty"`
+		Code        string `json:"code,omitempty"`
+		Description string `json:"description,omitempty"`
+		Error       string `json:"error"`
+	}{e.Endpoint, e.StatusCode, e.Code, e.Description, e.Error()})
+}
 
 // Temporary reports whether the request may succeed later: no response
 // arrived, or the server answered 408, 429 or 5xx.
@@ -145,3 +199,22 @@ func kindf(kind error, format string, args ...any) error {
 
 func (e *kindError) Error() string   { return e.kind.Error() + ": " + e.cause.Error() }
 func (e *kindError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// sanitized returns err with its message stripped of control, formatting
+// and markup characters (oauthwire.Sanitize), for errors that quote what a
+// server sent; errors.Is and errors.As still see err.
+func sanitized(err error) error {
+	msg := err.Error()
+	if clean := oauthwire.Sanitize(msg, 500); clean != msg {
+		return &sanitizedError{msg: clean, err: err}
+	}
+	return err
+}
+
+type sanitizedError struct {
+	msg string
+	err error
+}
+
+func (e *sanitizedError) Error() string { return e.msg }
+func (e *sanitizedError) Unwrap() error { return e.err }

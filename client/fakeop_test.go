@@ -53,6 +53,8 @@ type fakeOP struct {
 	revoked     []url.Values      // revocation requests received
 	tokenForms  []url.Values      // token requests received
 	device      func() (int, any) // device authorization answer
+	pkce        []string          // code_challenge_methods_supported; nil: left out
+	jwksFetches int               // JWKS requests received
 }
 
 // serve starts op on a loopback port until the test ends.
@@ -77,6 +79,7 @@ func (op *fakeOP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/.well-known/openid-configuration":
 		op.serveDiscovery(w)
 	case "/jwks":
+		op.jwksFetches++
 		if op.jwksStatus != 0 {
 			http.Error(w, "unavailable", op.jwksStatus)
 			return
@@ -127,6 +130,9 @@ func (op *fakeOP) serveDiscovery(w http.ResponseWriter) {
 		"device_authorization_endpoint":         op.URL + "/device",
 		"id_token_signing_alg_values_supported": []string{"RS256", "HS256", "none"},
 		"authorization_response_iss_parameter_supported": op.issParam,
+	}
+	if op.pkce != nil {
+		doc["code_challenge_methods_supported"] = op.pkce
 	}
 	if !op.noRevoke {
 		doc["revocation_endpoint"] = op.URL + "/revoke"

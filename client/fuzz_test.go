@@ -38,8 +38,11 @@ const (
 // token endpoint that refuses every code and echoes what it got. It
 // asserts that:
 //
-//   - nothing panics, and only GET /callback with state, code or error is
-//     handed to the login;
+//   - nothing panics, and only GET /callback with state, code or error and
+//     the listener's Host is handed to the login (another Host, as an
+//     absolute request-target sets it, gets a 421);
+//   - a response with a missing or wrong state leaves the login waiting;
+//     every other response ends it;
 //   - a code is redeemed, with the login's PKCE verifier and redirect URI,
 //     exactly when the response has one state equal to the login's, a
 //     correct iss (RFC 9207), no error and one non-empty code; a refused
@@ -58,124 +61,6 @@ func FuzzCallback(f *testing.F) {
 	f.Fuzz(func(t *testing.T, method, target string, issParam bool) {
 		logins[issParam].run(t, method, target, allowed)
 	})
-}
-
-type fuzzSeed struct {
-	method, target string
-	issParam       bool
-}
-
-// fuzzSeeds are real callbacks and attacks on the listener.
-func fuzzSeeds() []fuzzSeed {
-	const st, iss = "state=" + fuzzStateMark, "iss=" + fuzzIssuerMark
-	huge := strings.Repeat("A", 64<<10)
-	xss := url.QueryEscape(`<script>alert(document.cookie)</script>`)
-	var seeds []fuzzSeed
-	add := func(issParam bool, method string, targets ...string) {
-		for _, t := range targets {
-			seeds = append(seeds, fuzzSeed{method, t, issParam})
-		}
-	}
-	// Real callbacks, with and without RFC 9207 iss.
-	add(false, "GET",
-		"/callback?code=SplxlOBeZQQYbYS6WxSbIA&"+st,
-		"/callback?"+st+"&code=c0de&"+iss,
-		"/callback?error=access_denied&error_description=The+user+said+no&"+st,
-		"/callback?error=login_required&"+st+"&"+iss,
-		"/callback?code=c&"+st+"&session_state=abc",
-	)
-	add(true, "GET",
-		"/callback?code=c0de&"+st+"&"+iss,
-		"/callback?code=c0de&"+st, // iss missing although announced
-		"/callback?error=access_denied&"+st+"&"+iss,
-	)
-	// Markup and control characters in what the page or the error shows.
-	add(false, "GET",
-		"/callback?error=access_denied&error_description="+xss+"&"+st,
-		"/callback?error="+xss+"&"+st,
-		"/callback?error=x&error_uri=javascript:alert(1)&error_description=%3Cimg+src%3Dx+onerror%3Dalert(1)%3E&"+st,
-		"/callback?error=%3C%2Ftitle%3E%3Cscript%3E&"+st,
-		"/callback?error=x&error_description=%22%27%3E%3Csvg%2Fonload%3Dalert(1)%3E&"+st,
-		"/callback?error=access_denied&error_description=line1%0D%0AINFO+forged+log+line%00%1B%5B31m&"+st,
-		"/callback?error=access_denied&error_description=%E2%80%AEevil%E2%80%AC%C2%85%E2%80%8B&"+st,
-		"/callback?error=access_denied&error_description=%EF%BC%9Cscript%EF%BC%9E&"+st, // fullwidth < >
-		"/callback?error=access_denied&error_description=%C0%BCscript%C0%BE&"+st,       // overlong UTF-8
-		"/callback?error=access_denied&error_description=%253Cscript%253E&"+st,         // double encoding
-		"/callback?error=access_denied&error_description=&lt;script&gt;&"+st,
-		"/callback?code=c&"+st+"&iss="+xss,
-		// Codes the token endpoint echoes JSON-escaped (testdata has the
-		// finding: '"000000').
-		"/callback?code=%22quoted%5Cback%26amp%3Cx%3E&"+st,
-	)
-	// Huge values.
-	add(false, "GET",
-		"/callback?error=access_denied&error_description="+huge+"&"+st,
-		"/callback?code="+huge+"&"+st,
-		"/callback?code=c&state="+huge,
-		"/callback?code=c&"+st+"&iss="+huge,
-		"/callback?"+strings.Repeat("x=1&", 4096)+"code=c&"+st,
-	)
-	// Repeated parameters.
-	add(false, "GET",
-		"/callback?code=c&"+st+"&state=forged",
-		"/callback?code=c&state=forged&"+st,
-		"/callback?code=c&"+st+"&"+st,
-		"/callback?code=evil&code=c&"+st,
-		"/callback?code=&code=c&"+st,
-		"/callback?code=c&"+st+"&"+iss+"&iss=https://evil.example",
-		"/callback?error=&error=access_denied&code=c&"+st,
-	)
-	// Missing or forged state.
-	add(false, "GET",
-		"/callback?code=c",
-		"/callback?code=c&state=",
-		"/callback?code=c&state",
-		"/callback?code=c&state=forged",
-		"/callback?error=access_denied",
-		"/callback?code=c&STATE="+fuzzStateMark,
-		"/callback?code=c&state%00="+fuzzStateMark,
-		"/callback?code=c&state="+fuzzStateMark+"%00",
-		"/callback?code=c&state=+"+fuzzStateMark,
-		"/callback?code=c&state=%7Bstate%7D",
-		"/callback?code=c;"+st,
-		"/callback?code=c&"+st+"#fragment",
-		"/callback?code=c&%73tate="+fuzzStateMark,
-	)
-	// Issuer mix-up (RFC 9207).
-	add(false, "GET",
-		"/callback?code=c&"+st+"&iss=https://evil.example",
-		"/callback?code=c&"+st+"&iss=",
-		"/callback?code=c&"+st+"&iss=https://op.example/",
-		"/callback?code=c&"+st+"&iss=HTTPS://OP.EXAMPLE",
-	)
-	add(true, "GET",
-		"/callback?code=c&"+st+"&iss=https://evil.example",
-		"/callback?code=c&"+st+"&iss",
-	)
-	// Percent-encoding and path tricks.
-	add(false, "GET",
-		"/callback?code=a%2Bb+c%26d%3De&"+st,
-		"/callback?code=%ZZ&"+st,
-		"/callback?%=&code=c&"+st,
-		"/callback/?code=c&"+st,
-		"//callback?code=c&"+st,
-		"/./callback?code=c&"+st,
-		"/CALLBACK?code=c&"+st,
-		"/callback%3Fcode=c&"+st,
-		"/%63allback?code=c&"+st,
-		"http://evil.example/callback?code=c&"+st,
-		"/favicon.ico",
-		"/",
-		"*",
-		"/callback",
-		"/callback?",
-		"/callback?x=y",
-	)
-	// Other methods.
-	for _, m := range []string{"POST", "HEAD", "PUT", "OPTIONS", "get", "TRACE", "CONNECT"} {
-		add(false, m, "/callback?code=c&"+st)
-	}
-	return seeds
 }
 
 // fuzzLogin is a Client with an Issuer, served by fuzzRT, and the account
@@ -225,27 +110,86 @@ func (l *fuzzLogin) run(t *testing.T, method, target string, allowed []string) {
 
 	srv := &loopback{redirectURI: fuzzRedirect, callbacks: make(chan callback), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
+	relay := newCallbackRelay(ctx, srv)
 	result := make(chan error, 1)
-	go func() { result <- l.a.awaitCallback(ctx, srv, req, nil) }()
+	go func() { result <- l.a.awaitCallback(ctx, relay.inner, req, nil) }()
 	rec := httptest.NewRecorder()
 	srv.serveHTTP(rec, hr)
 	cancel()
 	loginErr := <-result
 	close(srv.done)
+	handed, shown := relay.result()
 
 	q := hr.URL.Query()
-	isCallback := hr.URL.Path == callbackPath && hr.Method == http.MethodGet && (q.Has("state") || q.Has("code") || q.Has("error"))
-	delivered := !errors.Is(loginErr, context.Canceled)
-	if delivered != isCallback {
-		t.Fatalf("%s %q: handed to the login: got %t, want %t (login error %v)", method, target, delivered, isCallback, loginErr)
+	isCallback := fuzzHostOK(hr.Host) && hr.URL.Path == callbackPath && hr.Method == http.MethodGet && (q.Has("state") || q.Has("code") || q.Has("error"))
+	if handed != isCallback {
+		t.Fatalf("%s %q (Host %q): handed to the login: got %t, want %t (login error %v)", method, target, hr.Host, handed, isCallback, loginErr)
 	}
 	exchanged := l.rt.take()
 	if isCallback {
-		l.checkOutcome(t, q, req, loginErr, exchanged)
+		l.checkOutcome(t, q, req, shown, exchanged)
+		// A wrong state must not end the login; anything else ends it.
+		kept := errors.Is(loginErr, context.Canceled)
+		if wantKept := errors.Is(shown, ErrStateMismatch); kept != wantKept {
+			t.Fatalf("response %v: login kept waiting: got %t, want %t (login error %v)", q, kept, wantKept, loginErr)
+		}
 	} else if len(exchanged) != 0 {
 		t.Fatalf("%s %q: a code was redeemed although the request was not handed to the login", method, target)
 	}
+	if !fuzzHostOK(hr.Host) && rec.Code != http.StatusMisdirectedRequest {
+		t.Fatalf("Host %q: got status %d, want 421", hr.Host, rec.Code)
+	}
 	checkPage(t, rec, allowed)
+}
+
+// fuzzHostOK is the loopback listener's Host rule for fuzzRedirect,
+// written independently of hostAllowed.
+func fuzzHostOK(host string) bool {
+	return strings.EqualFold(host, "127.0.0.1:1") || strings.EqualFold(host, "localhost:1")
+}
+
+// callbackRelay passes the callbacks of a listener to a login through
+// another loopback value, recording whether one was handed over and the
+// outcome the login answered it with.
+type callbackRelay struct {
+	inner *loopback
+	mu    sync.Mutex
+	n     int
+	err   error
+}
+
+func newCallbackRelay(ctx context.Context, outer *loopback) *callbackRelay {
+	r := &callbackRelay{inner: &loopback{callbacks: make(chan callback)}}
+	go func() {
+		for {
+			select {
+			case cb := <-outer.callbacks:
+				fwd := callback{query: cb.query, reply: make(chan error, 1)}
+				var err error
+				select {
+				case r.inner.callbacks <- fwd:
+					err = <-fwd.reply
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+				r.mu.Lock()
+				r.n, r.err = r.n+1, err
+				r.mu.Unlock()
+				cb.reply <- err
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// result reports whether a callback was handed to the login and the
+// outcome of the last one.
+func (r *callbackRelay) result() (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n > 0, r.err
 }
 
 // checkOutcome checks what the login did with the authorization response q.
@@ -376,7 +320,7 @@ func checkPage(t *testing.T, rec *httptest.ResponseRecorder, allowed []string) {
 	if i := strings.IndexFunc(body, func(r rune) bool { return r != '\n' && isControlOrFormat(r) }); i >= 0 {
 		t.Fatalf("page has control or formatting character %U:\n%q", []rune(body[i:])[0], body)
 	}
-	if ct := rec.Header().Get("Content-Type"); rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed && ct != "text/html; charset=utf-8" {
+	if ct := rec.Header().Get("Content-Type"); rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed && rec.Code != http.StatusMisdirectedRequest && ct != "text/html; charset=utf-8" {
 		t.Fatalf("page Content-Type: got %q, want text/html; charset=utf-8", ct)
 	}
 	if rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Cache-Control") != "no-store" {

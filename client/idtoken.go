@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
 )
 
 // IDToken holds the verified claims of an ID token (OpenID Connect Core
@@ -24,17 +26,27 @@ type IDToken struct {
 	IssuedAt time.Time // iat
 	AuthTime time.Time // auth_time, zero when absent
 
-	claims []byte // the verified payload
-	nonce  string
+	// The rest is held by a func: fmt prints a func as an address, so even
+	// an IDToken in an unexported field of a printed struct (where fmt
+	// calls no method and follows pointers) shows no nonce.
+	priv func() *idTokenPriv
+}
+
+// idTokenPriv is what an IDToken keeps that is not for printing.
+type idTokenPriv struct {
+	claims   []byte // the verified payload
+	nonce    string
+	azp      string
+	authTime *float64 // auth_time as sent, nil when absent
 }
 
 // Claims unmarshals the token's claims (its JSON payload) into v, for the
 // claims the struct does not have (email, name, groups, …).
 func (t *IDToken) Claims(v any) error {
-	if t.claims == nil {
+	if t.priv == nil || t.priv().claims == nil {
 		return errors.New("client: IDToken has no claims")
 	}
-	return json.Unmarshal(t.claims, v)
+	return json.Unmarshal(t.priv().claims, v)
 }
 
 // String describes the token by issuer, subject, audience and expiry.
@@ -56,29 +68,45 @@ func (t IDToken) LogValue() slog.Value { return slog.StringValue(t.String()) }
 // defaultSigningAlgs are the ID token algorithms accepted by default.
 var defaultSigningAlgs = []string{oidc.RS256}
 
+// IDTokenClockSkew is how far in the future an ID token's iat may be: the
+// clocks of the provider and of this program may disagree by that much.
+// It is the allowance go-oidc gives nbf.
+const IDTokenClockSkew = 5 * time.Minute
+
 // idVerifier verifies ID tokens with go-oidc and turns its failures into
 // the package's typed errors.
 type idVerifier struct {
 	issuer, clientID string
+	trusted          []string         // audiences allowed besides clientID
+	maxAge           time.Duration    // Config.IDTokenMaxAge; 0: no limit
+	now              func() time.Time // Config.Now or time.Now
+	keys             *keySet
 	withExpiry       *oidc.IDTokenVerifier // checks signature, alg, iss, aud, exp, nbf
 	noExpiry         *oidc.IDTokenVerifier // the same without exp and nbf
 }
 
 // newIDVerifier returns a verifier for cfg.Issuer whose keys come from
-// jwksURL, fetched with hc's transport.
+// jwksURL, fetched with hc.
 func newIDVerifier(cfg Config, jwksURL string, hc *http.Client) *idVerifier {
-	jwks := &http.Client{Transport: &keysTransport{base: hc.Transport}, Timeout: hc.Timeout}
-	keys := &keySet{remote: oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), jwks), jwksURL)}
 	algs := cfg.IDTokenSigningAlgs
 	if len(algs) == 0 {
 		algs = defaultSigningAlgs
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	keys := newKeySet(jwksURL, hc, algs, now)
 	oc := oidc.Config{ClientID: cfg.ClientID, SupportedSigningAlgs: algs, Now: cfg.Now}
 	lax := oc
 	lax.SkipExpiryCheck = true
 	return &idVerifier{
 		issuer:     cfg.Issuer,
 		clientID:   cfg.ClientID,
+		trusted:    cfg.TrustedAudiences,
+		maxAge:     cfg.IDTokenMaxAge,
+		now:        now,
+		keys:       keys,
 		withExpiry: oidc.NewVerifier(cfg.Issuer, keys, &oc),
 		noExpiry:   oidc.NewVerifier(cfg.Issuer, keys, &lax),
 	}
@@ -88,11 +116,18 @@ func newIDVerifier(cfg Config, jwksURL string, hc *http.Client) *idVerifier {
 type checks struct {
 	nonce       string // the nonce sent; "" when none was (no check)
 	accessToken string // checked against at_hash when the token has one; "": no check
-	expiry      bool   // check exp (and nbf)
+	expiry      bool   // check exp (and nbf) and Config.IDTokenMaxAge: a token just received
+}
+
+// extraClaims are the claims go-oidc does not check.
+type extraClaims struct {
+	AZP      string   `json:"azp"`
+	AuthTime *float64 `json:"auth_time"` // nil when absent
+	IAT      *float64 `json:"iat"`       // nil when absent
 }
 
 // verify verifies raw: signature by kid with the provider's JWKS and an
-// allowed algorithm, iss, aud, azp, and what ch asks for.
+// allowed algorithm, iss, aud, azp, iat, and what ch asks for.
 func (v *idVerifier) verify(ctx context.Context, raw string, ch checks) (*IDToken, error) {
 	vr := v.noExpiry
 	if ch.expiry {
@@ -103,18 +138,15 @@ func (v *idVerifier) verify(ctx context.Context, raw string, ch checks) (*IDToke
 	if err != nil {
 		return nil, v.classify(err, &tr)
 	}
-	var extra struct {
-		AZP      string  `json:"azp"`
-		AuthTime float64 `json:"auth_time"`
-	}
+	var extra extraClaims
 	if err := tok.Claims(&extra); err != nil {
 		return nil, withKind(ErrInvalidIDToken, err)
 	}
-	if len(tok.Audience) > 1 && extra.AZP == "" {
-		return nil, kindf(ErrAudienceMismatch, "several audiences %q and no azp", tok.Audience)
+	if err := v.checkAudience(tok.Audience, extra.AZP); err != nil {
+		return nil, err
 	}
-	if extra.AZP != "" && extra.AZP != v.clientID {
-		return nil, kindf(ErrAudienceMismatch, "azp %q is not the client ID", extra.AZP)
+	if err := v.checkIssuedAt(extra.IAT, ch.expiry); err != nil {
+		return nil, err
 	}
 	if ch.nonce != "" && subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(ch.nonce)) != 1 {
 		return nil, kindf(ErrNonceMismatch, "the ID token's nonce is not the one sent")
@@ -124,22 +156,75 @@ func (v *idVerifier) verify(ctx context.Context, raw string, ch checks) (*IDToke
 			return nil, withKind(ErrInvalidIDToken, err)
 		}
 	}
-	t := &IDToken{Issuer: tok.Issuer, Subject: tok.Subject, Audience: tok.Audience, Expiry: tok.Expiry, IssuedAt: tok.IssuedAt, nonce: tok.Nonce}
-	if extra.AuthTime > 0 {
-		t.AuthTime = time.Unix(int64(extra.AuthTime), 0)
+	t := &IDToken{Issuer: tok.Issuer, Subject: tok.Subject, Audience: tok.Audience, Expiry: tok.Expiry, IssuedAt: tok.IssuedAt}
+	priv := &idTokenPriv{nonce: tok.Nonce, azp: extra.AZP, authTime: extra.AuthTime}
+	t.priv = func() *idTokenPriv { return priv }
+	if at := extra.AuthTime; at != nil && *at > 0 && *at < maxUnixSeconds {
+		t.AuthTime = time.Unix(int64(*at), 0)
 	}
 	var payload json.RawMessage
 	if err := tok.Claims(&payload); err != nil {
 		return nil, withKind(ErrInvalidIDToken, err)
 	}
-	t.claims = payload
+	priv.claims = payload
 	return t, nil
+}
+
+// maxUnixSeconds bounds the times read from claims (year 9999), so that
+// converting them cannot overflow.
+const maxUnixSeconds = 253402300799
+
+// checkAudience checks what go-oidc does not (it only checks that aud
+// contains the client ID): every other audience must be one of
+// Config.TrustedAudiences, several audiences need an azp, and an azp must
+// be the client ID (OpenID Connect Core §3.1.3.7 steps 3 to 5).
+func (v *idVerifier) checkAudience(aud []string, azp string) error {
+	for _, a := range aud {
+		if a != v.clientID && !slices.Contains(v.trusted, a) {
+			return kindf(ErrAudienceMismatch, "audience %q is not trusted (Config.TrustedAudiences)", oauthwire.Sanitize(a, 100))
+		}
+	}
+	if len(aud) > 1 && azp == "" {
+		return kindf(ErrAudienceMismatch, "%d audiences and no azp", len(aud))
+	}
+	if azp != "" && azp != v.clientID {
+		return kindf(ErrAudienceMismatch, "azp %q is not the client ID", oauthwire.Sanitize(azp, 100))
+	}
+	return nil
+}
+
+// checkIssuedAt refuses an ID token without iat or issued more than
+// IDTokenClockSkew in the future and, for a token just received (fresh),
+// one older than Config.IDTokenMaxAge (OpenID Connect Core §3.1.3.7 step
+// 10). The comparisons are made in float seconds: no claim can overflow.
+func (v *idVerifier) checkIssuedAt(iat *float64, fresh bool) error {
+	if iat == nil {
+		return kindf(ErrIDTokenIssuedAt, "the ID token has no iat")
+	}
+	now := float64(v.now().UnixNano()) / 1e9
+	switch {
+	case *iat > now+IDTokenClockSkew.Seconds():
+		return kindf(ErrIDTokenIssuedAt, "the ID token was issued %s in the future", secondsString(*iat-now))
+	case fresh && v.maxAge > 0 && now-*iat > v.maxAge.Seconds():
+		return kindf(ErrIDTokenIssuedAt, "the ID token was issued %s ago, more than IDTokenMaxAge %s", secondsString(now-*iat), v.maxAge)
+	}
+	return nil
+}
+
+// secondsString prints a number of seconds as a duration, capped so that
+// the conversion cannot overflow.
+func secondsString(s float64) string {
+	if s > 1e9 {
+		return "more than 30 years"
+	}
+	return (time.Duration(s) * time.Second).String()
 }
 
 // classify turns a go-oidc verification failure into a typed error. When
 // the signature verified (tr.payload is set) the failed check is found
 // again on the verified claims; go-oidc's own error stays the cause.
 func (v *idVerifier) classify(err error, tr *verifyTrace) error {
+	err = sanitized(err) // go-oidc quotes claims and JSON syntax errors
 	var expired *oidc.TokenExpiredError
 	if errors.As(err, &expired) {
 		return withKind(ErrIDTokenExpired, err)
@@ -148,6 +233,9 @@ func (v *idVerifier) classify(err error, tr *verifyTrace) error {
 		var ke *keysFetchError
 		if errors.As(tr.err, &ke) {
 			return withKind(ErrKeysUnavailable, ke)
+		}
+		if errors.Is(tr.err, ErrInvalidIDToken) { // a typed key error: ErrUnknownKeyID, ErrMissingKeyID
+			return tr.err
 		}
 		return withKind(ErrInvalidIDToken, err)
 	}
@@ -169,6 +257,8 @@ type basicClaims struct {
 	Subject  string   `json:"sub"`
 	Audience audience `json:"aud"`
 	Nonce    string   `json:"nonce"`
+	AZP      string   `json:"azp"`
+	AuthTime *float64 `json:"auth_time"` // nil when absent
 }
 
 // audience is the aud claim: a string or an array of strings.

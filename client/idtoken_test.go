@@ -39,9 +39,12 @@ type idTokenCase struct {
 	want  error // nil: the login succeeds
 }
 
-func (tc idTokenCase) run(t *testing.T) {
+func (tc idTokenCase) run(t *testing.T) { tc.runWith(t) }
+
+// runWith runs tc with a Client whose Config edit changes.
+func (tc idTokenCase) runWith(t *testing.T, edit ...func(*client.Config)) {
 	op := (&fakeOP{}).serve(t)
-	a := account(t, fakeClient(t, op))
+	a := account(t, fakeClient(t, op, edit...))
 	req, err := a.AuthCodeURL(webRedirect)
 	if err != nil {
 		t.Fatal(err)
@@ -83,9 +86,9 @@ func TestIDTokenVerification(t *testing.T) {
 		{"bad at_hash", func(t *testing.T, op *fakeOP, n string) string {
 			return signRS256(t, with(op, n, func(c map[string]any) { c["at_hash"] = atHash("other") }))
 		}, client.ErrInvalidIDToken},
-		{"several audiences with azp", func(t *testing.T, op *fakeOP, n string) string {
+		{"untrusted extra audience with azp", func(t *testing.T, op *fakeOP, n string) string {
 			return signRS256(t, with(op, n, func(c map[string]any) { c["aud"] = []string{fakeClientID, "api"}; c["azp"] = fakeClientID }))
-		}, nil},
+		}, client.ErrAudienceMismatch},
 		{"no id_token", func(*testing.T, *fakeOP, string) string { return "" }, client.ErrNoIDToken},
 		{"wrong nonce", func(t *testing.T, op *fakeOP, n string) string { return signRS256(t, op.claims("not-"+n)) }, client.ErrNonceMismatch},
 		{"no nonce", func(t *testing.T, op *fakeOP, n string) string { return signRS256(t, op.claims("")) }, client.ErrNonceMismatch},

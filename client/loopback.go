@@ -82,7 +82,10 @@ func (o *LoginOptions) output() io.Writer {
 // IPv4 loopback is unavailable), opens the authorization URL in the
 // browser and prints it to Output, and waits for the provider to redirect
 // the browser back. The listener serves only /callback; other paths get a
-// 404 and Login keeps waiting. The callback's state (constant time) and
+// 404, requests whose Host header is not the listener's address or
+// localhost with its port get a 421 (DNS rebinding), and responses with a
+// missing or wrong state get an error page; after each of them Login
+// keeps waiting. The callback's state (constant time) and
 // iss (RFC 9207) are checked, the code is exchanged with its PKCE S256
 // verifier, the ID token verified (with its nonce) and the tokens saved
 // with AuthTime set to now; the browser then shows a short success or
@@ -94,8 +97,7 @@ func (o *LoginOptions) output() io.Writer {
 // Account while one runs fails at once with [ErrLoginInProgress].
 //
 // Errors: [*CallbackError] when the provider answered with an error
-// (errors.Is ErrAccessDenied for access_denied), [ErrStateMismatch],
-// [ErrIssuerMismatch], ID token errors ([ErrNonceMismatch], …), a
+// (errors.Is ErrAccessDenied for access_denied), [ErrIssuerMismatch], ID token errors ([ErrNonceMismatch], …), a
 // *tokensource.Error from the token endpoint, or ctx's error.
 func (a *Account) Login(ctx context.Context, opts LoginOptions) error {
 	if err := opts.validate(); err != nil {
@@ -167,12 +169,25 @@ func (a *Account) openBrowser(ctx context.Context, opts LoginOptions, authURL st
 
 // awaitCallback waits for the authorization response and completes the
 // login with it.
+//
+// A response whose state is missing or not the login's (ErrStateMismatch:
+// forged, or meant for another login) is refused with an error page and
+// the login keeps waiting for its own: whoever can reach the listener
+// must not be able to end the login. A response with the login's state
+// ends it, whatever it says (code, error such as access_denied, a wrong
+// iss).
 func (a *Account) awaitCallback(ctx context.Context, srv *loopback, req *AuthRequest, opened <-chan error) error {
+	refused := 0
 	for {
 		select {
 		case cb := <-srv.callbacks:
 			err := a.completeCallback(ctx, req, cb.query)
 			cb.reply <- err
+			if errors.Is(err, ErrStateMismatch) {
+				refused++
+				a.c.log.Info("client: login: refused an authorization response with a wrong state; still waiting", slog.Int("refused", refused))
+				continue
+			}
 			return err
 		case err := <-opened:
 			if err != nil { // an opener may quote the URL: keep state and nonce out
@@ -180,6 +195,9 @@ func (a *Account) awaitCallback(ctx context.Context, srv *loopback, req *AuthReq
 			}
 			opened = nil // done; keep waiting for the callback
 		case <-ctx.Done():
+			if refused > 0 {
+				return fmt.Errorf("client: login: waiting for the authorization response (%d with a wrong state refused): %w", refused, ctx.Err())
+			}
 			return fmt.Errorf("client: login: waiting for the authorization response: %w", ctx.Err())
 		}
 	}

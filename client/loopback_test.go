@@ -84,20 +84,90 @@ func TestLoginStrayRequestsAndProviderError(t *testing.T) {
 	}
 }
 
+// TestLoginStateMismatch: responses with a forged, missing or repeated
+// state get an error page and the login keeps waiting; the response with
+// the login's state then ends it.
 func TestLoginStateMismatch(t *testing.T) {
 	noLeaks(t)
 	op := (&fakeOP{}).serve(t)
 	a := account(t, fakeClient(t, op))
 	opener := func(ctx context.Context, authURL string) error {
-		redirect, _ := redirectOf(authURL)
-		status, body, err := get(ctx, "GET", redirect+"?code=c&state=forged")
-		if err == nil && (status != 400 || !strings.Contains(body, "Login failed")) {
-			t.Errorf("page for a forged state: got %d %q", status, body)
+		redirect, state := redirectOf(authURL)
+		for _, q := range []string{"code=c&state=forged", "code=c", "error=access_denied&state=forged", "code=c&state=" + state + "&state=forged"} {
+			status, body, err := get(ctx, "GET", redirect+"?"+q)
+			if err != nil {
+				return err
+			}
+			if status != 400 || !strings.Contains(body, "keeps waiting") {
+				t.Errorf("page for %q: got %d %q, want 400 and a page that says the login keeps waiting", q, status, body)
+			}
+		}
+		status, body, err := get(ctx, "GET", redirect+"?error=access_denied&state="+state)
+		if err == nil && (status != 200 || !strings.Contains(body, "access_denied")) {
+			t.Errorf("page for the login's own response: got %d %q", status, body)
 		}
 		return err
 	}
-	err := a.Login(t.Context(), client.LoginOptions{OpenBrowser: opener, Output: io.Discard})
-	wantErr(t, err, client.ErrStateMismatch)
+	err := a.Login(t.Context(), client.LoginOptions{OpenBrowser: opener, Output: io.Discard, Timeout: 10 * time.Second})
+	wantErr(t, err, client.ErrAccessDenied)
+}
+
+// TestLoginForgedStateTimesOut: a login that only ever gets a forged
+// state ends at its timeout, saying so.
+func TestLoginForgedStateTimesOut(t *testing.T) {
+	noLeaks(t)
+	op := (&fakeOP{}).serve(t)
+	a := account(t, fakeClient(t, op))
+	opener := func(ctx context.Context, authURL string) error {
+		redirect, _ := redirectOf(authURL)
+		_, _, err := get(ctx, "GET", redirect+"?code=c&state=forged")
+		return err
+	}
+	err := a.Login(t.Context(), client.LoginOptions{OpenBrowser: opener, Output: io.Discard, Timeout: 300 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, client.ErrStateMismatch) || !strings.Contains(err.Error(), "1 with a wrong state") {
+		t.Fatalf("got %v, want the timeout, counting the refused response", err)
+	}
+}
+
+// TestLoopbackHostHeader: the listener answers only requests whose Host
+// is its own address or localhost with its port (DNS rebinding); others
+// get 421 and the login keeps waiting.
+func TestLoopbackHostHeader(t *testing.T) {
+	noLeaks(t)
+	op := (&fakeOP{}).serve(t)
+	a := account(t, fakeClient(t, op))
+	opener := func(ctx context.Context, authURL string) error {
+		redirect, state := redirectOf(authURL)
+		u, _ := url.Parse(redirect)
+		for _, tc := range []struct {
+			host string
+			want int
+		}{
+			{"attacker.example:" + u.Port(), 421},
+			{"attacker.example", 421},
+			{"127.0.0.1", 421},
+			{"127.0.0.1:1", 421},
+			{"localhost", 421},
+			{"localhost.attacker.example:" + u.Port(), 421},
+			{"LOCALHOST:" + u.Port(), 400}, // accepted; forged state: error page
+			{u.Host, 400},
+		} {
+			req, _ := http.NewRequestWithContext(ctx, "GET", redirect+"?code=c&state=forged", nil)
+			req.Host = tc.host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("Host %q: got %d, want %d", tc.host, resp.StatusCode, tc.want)
+			}
+		}
+		_, _, err := get(ctx, "GET", strings.Replace(redirect, "127.0.0.1", "localhost", 1)+"?error=access_denied&state="+state)
+		return err
+	}
+	err := a.Login(t.Context(), client.LoginOptions{OpenBrowser: opener, Output: io.Discard, Timeout: 10 * time.Second})
+	wantErr(t, err, client.ErrAccessDenied)
 }
 
 // TestLoginTwiceAtOnce: while one login waits for the browser, a second

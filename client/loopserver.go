@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -81,6 +82,10 @@ func (l *loopback) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if !l.hostAllowed(r.Host) { // DNS rebinding: a page of another origin resolved to 127.0.0.1
+		http.Error(w, "unexpected Host header", http.StatusMisdirectedRequest)
+		return
+	}
 	if r.URL.Path != callbackPath {
 		http.NotFound(w, r) // favicon.ico and the like: keep waiting
 		return
@@ -105,12 +110,22 @@ func (l *loopback) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	select {
-	case err := <-cb.reply:
+	case err := <-cb.reply: // sent before the login returns, hence before done
 		writeOutcome(w, err)
-	case <-l.done: // cannot happen before the reply is sent; kept for safety
-		writePage(w, http.StatusGone, page{Title: "Login already finished", Message: "You can close this window."})
 	case <-r.Context().Done():
 	}
+}
+
+// hostAllowed reports whether host, a request's Host header, names the
+// listener: its address and port as in the redirect URI, or localhost
+// with that port. Any other name is a page of another site whose name
+// resolves to the loopback address (DNS rebinding).
+func (l *loopback) hostAllowed(host string) bool {
+	u, err := url.Parse(l.redirectURI)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(host, u.Host) || strings.EqualFold(host, net.JoinHostPort("localhost", u.Port()))
 }
 
 // writeOutcome shows the login's result. The provider's error, if any, is
@@ -120,6 +135,8 @@ func writeOutcome(w http.ResponseWriter, err error) {
 	switch {
 	case err == nil:
 		writePage(w, http.StatusOK, page{Title: "Logged in", Message: "You are logged in. You can close this window and return to the application."})
+	case errors.Is(err, ErrStateMismatch):
+		writePage(w, http.StatusBadRequest, page{Title: "Not the expected login response", Message: "This response does not belong to the login in progress, which keeps waiting for its own."})
 	case errors.As(err, &ce):
 		writePage(w, http.StatusOK, page{Title: "Login failed", Message: "The provider refused the login:", Code: ce.Code, Detail: ce.Description})
 	default:

@@ -14,8 +14,10 @@ import (
 // checkRefresh is the accounts' tokensource.Config.CheckRefresh: it vets
 // the ID token a refresh returned before the tokens are saved.
 //
-// A refreshed ID token must be valid and keep the previous one's iss, sub
-// and aud (OpenID Connect Core §12.2); a different identity is an error,
+// A refreshed ID token must be valid and keep the previous one's iss, sub,
+// aud, azp and, when the previous one had it, auth_time (OpenID Connect
+// Core §12.2); a difference is an error ([ErrIssuerMismatch],
+// [ErrSubjectMismatch], [ErrAudienceMismatch], [ErrAuthTimeMismatch]),
 // which makes the account log in again. An ID token that cannot be
 // verified for another reason (the JWKS is unreachable, a bad signature,
 // expired, a nonce other than the original) is dropped with a warning and
@@ -58,7 +60,11 @@ func (a *Account) checkRefresh(ctx context.Context, prev, next *storage.Token) e
 		return kindf(ErrIssuerMismatch, "the refreshed ID token has another issuer")
 	case !sameSet(got.Audience, old.Audience):
 		return kindf(ErrAudienceMismatch, "the refreshed ID token has another audience")
-	case got.nonce != "" && got.nonce != old.Nonce:
+	case got.priv().azp != old.AZP:
+		return kindf(ErrAudienceMismatch, "the refreshed ID token has another azp")
+	case old.AuthTime != nil && (got.priv().authTime == nil || *got.priv().authTime != *old.AuthTime):
+		return kindf(ErrAuthTimeMismatch, "the refreshed ID token's auth_time is not the original's")
+	case got.priv().nonce != "" && got.priv().nonce != old.Nonce:
 		return keep(kindf(ErrNonceMismatch, "the refreshed ID token has another nonce"))
 	}
 	return nil

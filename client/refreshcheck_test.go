@@ -3,6 +3,7 @@ package client_test
 import (
 	"errors"
 	"log/slog"
+	"maps"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,11 +20,23 @@ import (
 // token, and returns the saved record.
 func webLogin(t *testing.T, op *fakeOP, a *client.Account) *storage.Token {
 	t.Helper()
+	return webLoginWith(t, op, a, nil)
+}
+
+// webLoginWith is webLogin with extra added to the ID token's claims; it
+// calls each of seen with the login's nonce.
+func webLoginWith(t *testing.T, op *fakeOP, a *client.Account, extra map[string]any, seen ...func(nonce string)) *storage.Token {
+	t.Helper()
 	req, err := a.AuthCodeURL(webRedirect)
 	if err != nil {
 		t.Fatal(err)
 	}
-	idt := signRS256(t, op.claims(req.Nonce))
+	for _, f := range seen {
+		f(req.Nonce)
+	}
+	claims := op.claims(req.Nonce)
+	maps.Copy(claims, extra)
+	idt := signRS256(t, claims)
 	op.set(func(op *fakeOP) {
 		op.token = func(url.Values) (int, any) { return 200, tokenResponse("at-1", "rt-1", idt) }
 	})
@@ -49,11 +62,15 @@ type refreshCase struct {
 	log  string // a substring the client's log must have
 }
 
-func (tc refreshCase) run(t *testing.T) {
+func (tc refreshCase) run(t *testing.T) { tc.runFrom(t, nil) }
+
+// runFrom runs tc after a login whose ID token has the extra claims orig;
+// seen is called with the login's nonce.
+func (tc refreshCase) runFrom(t *testing.T, orig map[string]any, seen ...func(nonce string)) {
 	op := (&fakeOP{}).serve(t)
 	var logs syncBuffer
 	a := account(t, fakeClient(t, op, func(c *client.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }))
-	prev := webLogin(t, op, a)
+	prev := webLoginWith(t, op, a, orig, seen...)
 	var idt string
 	op.set(func(op *fakeOP) {
 		idt = tc.idToken(t, op)
@@ -139,5 +156,62 @@ func TestRefreshedIDToken(t *testing.T) {
 		}, "prev", ""},
 	} {
 		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestRefreshedIDTokenAuthTime: a refreshed ID token keeps the original's
+// auth_time (OpenID Connect Core §12.2) and azp; its nonce, if any, is the
+// original's.
+func TestRefreshedIDTokenAuthTime(t *testing.T) {
+	const t0 = 1700000000
+	for _, tc := range []struct {
+		name       string
+		orig, next map[string]any // claims added to the login's and the refresh's ID tokens
+		want       any            // as refreshCase.want
+	}{
+		{"same auth_time", map[string]any{"auth_time": t0}, map[string]any{"auth_time": t0}, "new"},
+		{"other auth_time", map[string]any{"auth_time": t0}, map[string]any{"auth_time": t0 + 60}, client.ErrAuthTimeMismatch},
+		{"auth_time dropped", map[string]any{"auth_time": t0}, nil, client.ErrAuthTimeMismatch},
+		{"no auth_time, then one", nil, map[string]any{"auth_time": t0}, "new"},
+		{"same azp", map[string]any{"azp": fakeClientID}, map[string]any{"azp": fakeClientID}, "new"},
+		{"azp added", nil, map[string]any{"azp": fakeClientID}, client.ErrAudienceMismatch},
+		{"azp dropped", map[string]any{"azp": fakeClientID}, nil, client.ErrAudienceMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := refreshCase{name: tc.name, want: tc.want, idToken: func(t *testing.T, op *fakeOP) string {
+				c := op.claims("")
+				c["iat"] = time.Now().Add(time.Second).Unix()
+				maps.Copy(c, tc.next)
+				return signRS256(t, c)
+			}}
+			rc.runFrom(t, tc.orig)
+		})
+	}
+}
+
+// TestRefreshedIDTokenNonce: a refreshed ID token without a nonce, or
+// with the original's, is kept; another nonce drops it.
+func TestRefreshedIDTokenNonce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		nonce func(orig string) any // the refreshed token's nonce claim; nil: none
+		want  string
+	}{
+		{"absent", func(string) any { return nil }, "new"},
+		{"equal", func(orig string) any { return orig }, "new"},
+		{"other", func(orig string) any { return "x" + orig }, "prev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var origNonce string
+			rc := refreshCase{name: tc.name, want: tc.want, idToken: func(t *testing.T, op *fakeOP) string {
+				c := op.claims("")
+				c["iat"] = time.Now().Add(time.Second).Unix()
+				if n := tc.nonce(origNonce); n != nil {
+					c["nonce"] = n
+				}
+				return signRS256(t, c)
+			}}
+			rc.runFrom(t, nil, func(nonce string) { origNonce = nonce })
+		})
 	}
 }

@@ -21,7 +21,7 @@ type UserInfo struct {
 	Email         string
 	EmailVerified bool
 
-	claims []byte
+	claims func() []byte // the whole response; a func, so that fmt never dumps it
 }
 
 // Claims unmarshals every claim of the response into v.
@@ -29,11 +29,12 @@ func (u *UserInfo) Claims(v any) error {
 	if u.claims == nil {
 		return errors.New("client: UserInfo has no claims")
 	}
-	return json.Unmarshal(u.claims, v)
+	return json.Unmarshal(u.claims(), v)
 }
 
-// String describes u by its subject.
-func (u *UserInfo) String() string { return fmt.Sprintf("client.UserInfo{Subject:%q}", u.Subject) }
+// String describes u by its subject. It has a value receiver, so that a
+// UserInfo value prints the same.
+func (u UserInfo) String() string { return fmt.Sprintf("client.UserInfo{Subject:%q}", u.Subject) }
 
 // UserInfo requests the user's claims from the userinfo endpoint with a
 // fresh access token (through [Account.HTTPClient], so a rejected token is
@@ -63,7 +64,7 @@ func (a *Account) UserInfo(ctx context.Context) (*UserInfo, error) {
 	if err := json.Unmarshal(body, &u); err != nil || u.Subject == "" {
 		return nil, &EndpointError{Endpoint: "userinfo", StatusCode: http.StatusOK, Err: fmt.Errorf("%w: not a JSON object with a sub", tokensource.ErrMalformedResponse)}
 	}
-	info := &UserInfo{Subject: u.Subject, Name: u.Name, Email: u.Email, claims: body}
+	info := &UserInfo{Subject: u.Subject, Name: u.Name, Email: u.Email, claims: func() []byte { return body }}
 	info.EmailVerified = u.EmailVerified == true || u.EmailVerified == "true"
 	if a.c.ids == nil {
 		return info, nil

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,10 +21,14 @@ const AuthRequestMaxAge = 10 * time.Minute
 // once, by [Account.Exchange], whatever the outcome: after a failed
 // exchange the user starts a new login.
 //
-// State, Nonce and Verifier are secrets: keep the AuthRequest server-side
-// (or encrypted), never in a plain cookie or a URL. The fields are exported
-// (with JSON names) so that session stores can serialise it; String,
-// Format, GoString and LogValue never print the secrets.
+// State, Nonce and Verifier are secrets (URL holds State and Nonce too):
+// keep the AuthRequest server-side (or encrypted), never in a plain cookie
+// or a URL. To store it in a session, use MarshalBinary and
+// UnmarshalBinary (encoding/gob uses them), which keep every field.
+// String, Format, GoString, LogValue and MarshalJSON never show the
+// secrets, so that an AuthRequest logged or printed, alone or inside a
+// struct, slice or map, gives nothing away; a JSON-encoded AuthRequest
+// therefore cannot be exchanged (its state is "[REDACTED]").
 type AuthRequest struct {
 	URL         string    `json:"url"`          // the authorization URL: redirect the browser here
 	RedirectURI string    `json:"redirect_uri"` // where the provider sends the browser back
@@ -50,6 +55,31 @@ func (r AuthRequest) Format(f fmt.State, verb rune) { fmt.Fprint(f, r.String()) 
 
 // LogValue implements slog.LogValuer without the secrets.
 func (r AuthRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
+// redacted is what MarshalJSON writes in place of each secret.
+const redacted = "[REDACTED]"
+
+// MarshalJSON implements json.Marshaler without the secrets: the URLs
+// lose their query, State, Nonce and Verifier read "[REDACTED]". slog's
+// JSON handler uses it for an AuthRequest nested in a logged value.
+func (r AuthRequest) MarshalJSON() ([]byte, error) {
+	return json.Marshal(authRequestWire{URL: redactURL(r.URL), RedirectURI: redactURL(r.RedirectURI),
+		State: redacted, Nonce: redacted, Verifier: redacted, Created: r.Created})
+}
+
+// authRequestWire is AuthRequest without its methods: its JSON encoding
+// has every field.
+type authRequestWire AuthRequest
+
+// MarshalBinary implements encoding.BinaryMarshaler with every field,
+// secrets included (as JSON), for session stores; encoding/gob uses it.
+func (r AuthRequest) MarshalBinary() ([]byte, error) { return json.Marshal(authRequestWire(r)) }
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler: it reads what
+// MarshalBinary wrote.
+func (r *AuthRequest) UnmarshalBinary(b []byte) error {
+	return json.Unmarshal(b, (*authRequestWire)(r))
+}
 
 // AuthOption is an extra parameter of one authorization request; see
 // [AuthParam].
