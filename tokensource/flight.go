@@ -88,9 +88,11 @@ func (s *Source) fly(f *flight, parent context.Context, rejected string) {
 	}
 	s.scheduleLocked()
 	s.mu.Unlock()
+	s.emitting.Add(1)
 	close(f.done)
 	s.wg.Done()
 	s.emitAll(r.events)
+	s.emitting.Done()
 }
 
 // run is one refresh's working state, handed down the refresh path.

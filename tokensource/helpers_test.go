@@ -57,8 +57,13 @@ func newFixture(t *testing.T, srv *tokentest.Server, expiry time.Time, opts ...o
 	}
 	t.Cleanup(func() { src.Close() })
 	f.src = src
+	f.events.settle, f.logs.settle = src.settle, src.settle
 	return f
 }
+
+// settle waits until the events of every refresh that has released its
+// waiters were delivered: hooks run after the waiters are released.
+func (s *Source) settle() { s.emitting.Wait() }
 
 // stored returns the record in the fixture's store.
 func (f *fixture) stored(t *testing.T) *storage.Token {
@@ -73,6 +78,7 @@ func (f *fixture) stored(t *testing.T) *storage.Token {
 type eventLog struct {
 	mu     sync.Mutex
 	events []Event
+	settle func() // waits for events still being delivered; nil: none
 }
 
 func (l *eventLog) add(e Event) {
@@ -82,6 +88,9 @@ func (l *eventLog) add(e Event) {
 }
 
 func (l *eventLog) count(k EventKind) int {
+	if l.settle != nil {
+		l.settle()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -94,8 +103,9 @@ func (l *eventLog) count(k EventKind) int {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu     sync.Mutex
+	b      bytes.Buffer
+	settle func() // waits for log lines still being written; nil: none
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
@@ -105,6 +115,9 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 }
 
 func (b *syncBuffer) String() string {
+	if b.settle != nil {
+		b.settle()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()

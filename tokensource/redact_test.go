@@ -72,6 +72,7 @@ func TestNoSecretInOutput(t *testing.T) {
 	if !errors.Is(err1, ErrLoginRequired) || !errors.Is(err2, ErrLoginRequired) {
 		t.Fatalf("got %v and %v, want ErrLoginRequired", err1, err2)
 	}
+	src.settle()
 	var te *Error
 	errors.As(err1, &te)
 	cur, _ := src.Current(context.Background())

@@ -260,13 +260,15 @@ func (s *Source) failed(r *run, ctx context.Context, rec *storage.Token, err err
 	// response that carried our rotated token was lost: look once more,
 	// for a newer record only (an older one carries a token we redeemed).
 	if !reread {
-		if again, lerr := s.load(ctx); lerr == nil && again != nil && again.Version > rec.Version && again.RefreshToken != "" && again.RefreshToken != rec.RefreshToken {
+		if again, lerr := s.load(ctx); lerr == nil && again != nil && again.Version > rec.Version {
 			if e := s.newEntry(again); e.fresh(s.clock()) {
 				s.publish(e)
 				r.add(s.eventFor(EventAdopted, again, nil))
 				return e, nil
 			}
-			return s.obtain(r, again, true)
+			if again.RefreshToken != "" && again.RefreshToken != rec.RefreshToken {
+				return s.obtain(r, again, true)
+			}
 		}
 	}
 	s.compareAndDelete(ctx, rec)

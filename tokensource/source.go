@@ -55,6 +55,10 @@ type Source struct {
 	closing context.Context // done when Close is called; ends every refresh
 	stop    context.CancelFunc
 	wg      sync.WaitGroup // running refresh goroutines
+	// emitting counts refreshes whose events are being delivered; it is
+	// raised before their waiters are released, so a test can wait for
+	// the events of the call that just returned.
+	emitting sync.WaitGroup
 }
 
 // New returns a Source for cfg. It does no I/O: the stored token is read by
