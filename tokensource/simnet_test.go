@@ -188,6 +188,18 @@ func (n *simNet) RoundTrip(req *http.Request) (*http.Response, error) {
 	p := n.p
 	p.mu.Lock()
 	fault, latency, ra := p.fault, p.latency, p.retryAfter
+	if p.storming(n.proc) {
+		// A retry storm: at the same virtual instant it would never let
+		// time pass, and the schedule would hang instead of failing. Hold
+		// the request for an hour, so that time passes and the step's
+		// check reports the request rate.
+		p.mu.Unlock()
+		select {
+		case <-time.After(time.Hour):
+		case <-req.Context().Done():
+		}
+		p.mu.Lock()
+	}
 	p.reqs = append(p.reqs, simRequest{proc: n.proc, at: time.Now()})
 	i := len(p.reqs) - 1
 	p.inflight++
@@ -248,6 +260,21 @@ func (n *simNet) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	p.deliver(r, n.proc)
 	return simResponse(req, 200, answer, nil), nil
+}
+
+// storming reports whether proc's last five requests all failed within
+// one back-off step: a retry storm, which no reset explains. p.mu is held.
+func (p *simProvider) storming(proc int) bool {
+	n, first := 0, time.Time{}
+	for i := len(p.reqs) - 1; i >= 0 && n < 5; i-- {
+		if r := p.reqs[i]; r.proc == proc {
+			if !r.failed {
+				return false
+			}
+			n, first = n+1, r.at
+		}
+	}
+	return n == 5 && time.Since(first) < firstBackoff
 }
 
 func simResponse(req *http.Request, status int, body string, h http.Header) *http.Response {
