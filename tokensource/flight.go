@@ -148,6 +148,10 @@ const (
 	// deadRecheck is how often, at most, a Source whose account needs a
 	// login looks in the store for a login another process saved.
 	deadRecheck = time.Second
+	// maxRetryAfter bounds the Retry-After the scheduler honours: a
+	// server that asks for days is taken to mean "an hour", so that a
+	// buggy or hostile answer cannot stop refreshes until a restart.
+	maxRetryAfter = time.Hour
 )
 
 // backoff is the delay after the n-th consecutive failure (n ≥ 1): 250 ms
@@ -165,7 +169,7 @@ func (s *Source) backoff(n int) time.Duration {
 // than one back-off step, or the server's Retry-After, from now. While
 // the token is valid the step is shortened to half its remaining life,
 // so that the refresh is tried again before it expires; Retry-After is
-// never shortened. s.mu must be held.
+// never shortened, but is capped at maxRetryAfter. s.mu must be held.
 func (s *Source) failLocked(err error) {
 	now := s.clock()
 	s.failures++
@@ -173,7 +177,7 @@ func (s *Source) failLocked(err error) {
 	if e := s.cur.Load(); e != nil && e.tok != nil && !e.noExpiry && e.valid(now) {
 		d = min(d, max(e.expireAt.Sub(now)/2, firstBackoff))
 	}
-	d = max(d, retryAfterOf(err))
+	d = max(d, min(retryAfterOf(err), maxRetryAfter))
 	s.lastErr, s.retryAt = err, now.Add(d)
 }
 
