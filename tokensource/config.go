@@ -65,9 +65,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time. nil: time.Now.
 	Now func() time.Time
-	// OnEvent, if not nil, is called for every [Event], synchronously on
-	// the goroutine that refreshes: it must not block for long. A panic in
-	// it is recovered and logged.
+	// OnEvent, if not nil, is called for every [Event], one at a time and
+	// in order, after the callers waiting for the refresh were released
+	// and with no lock held: it may call the Source, Close included. It
+	// delays the delivery of later events, so it should return soon. A
+	// panic in it is recovered and logged.
 	OnEvent func(Event)
 
 	// CheckRefresh, if not nil, is called after every successful refresh,
@@ -78,6 +80,12 @@ type Config struct {
 	// error is a [*LoginRequiredError] with ReasonCheckFailed wrapping it.
 	// Return an error only when the new tokens must never be used, e.g. a
 	// refreshed ID token names another subject (OIDC Core §12.2).
+	//
+	// The refresh waits for CheckRefresh, so CheckRefresh must not wait
+	// for the refresh: TokenContext and RefreshRejected called with the
+	// ctx it is given return [ErrReentrant] at once when they would have
+	// to (Token, which has no ctx to tell, would wait until
+	// RefreshTimeout). Current and the tokens it is passed are safe.
 	CheckRefresh func(ctx context.Context, prev, next *storage.Token) error
 
 	// RefreshBefore is how long before the access token expires the
@@ -87,8 +95,13 @@ type Config struct {
 	// no background refresh; tokens are refreshed when callers find them
 	// expired.
 	RefreshBefore time.Duration
-	// RefreshTimeout bounds one refresh: waiting for the lock, the token
-	// requests and their retries, and the save. Zero: DefaultRefreshTimeout.
+	// RefreshTimeout bounds each part of a refresh on its own: the waiting
+	// (for the store's lock, its reads, and the pauses between attempts),
+	// each token request from the moment it is sent, and the handling of
+	// its answer (CheckRefresh and the save). A lock wait never shortens
+	// a request, and a request once sent gets its answer and its save
+	// even if every caller left or Close was called: the provider may
+	// have rotated the refresh token. Zero: DefaultRefreshTimeout.
 	RefreshTimeout time.Duration
 	// MaxSessionAge, if positive, forces a new interactive login once that
 	// long has passed since the token's AuthTime, even though refreshes

@@ -28,5 +28,66 @@
 // refresh. [Exchange] sends a single token request, for grants the Source
 // does not run itself.
 //
+// # What a Source guarantees
+//
+// One scheduler decides every next attempt. A failed attempt (a token
+// request, or the store's lock or read before it) moves it one back-off
+// step: 250 ms doubling up to a minute, plus up to a quarter more at
+// random so that replicas that failed together spread out, and never less
+// than the server's Retry-After (honoured up to an hour). While the token
+// is still valid a step is shortened to half its remaining life, never
+// below Retry-After. The same schedule serves callers, the background
+// refresh and retried saves: however many callers there are, the token
+// endpoint sees at most one request per step per account and process.
+// Callers without a valid token that arrive during a back-off get the last
+// error at once. With an expired token, no caller and a failing endpoint,
+// background attempts slow down to one a minute. A refresh itself makes up
+// to three attempts, each at the next step, while its waiting budget
+// lasts, and holds no lock between them.
+//
+// Hooks (Config.OnEvent and the logger) run after the waiting callers are
+// released and outside every lock; OnEvent may call the Source, Close
+// included. Config.CheckRefresh runs inside the refresh: calls back into
+// the Source with its context fail with [ErrReentrant].
+//
+// Every write happens under the store's lock (when the store is a
+// [storage.Locker]) and gives the record a Version above the stored one;
+// a login's Version is also at least the current time in microseconds.
+// A Source never adopts a record with a lower Version than its own. Close
+// saves a record whose save failed only if the store holds nothing newer,
+// and never after Forget. A Source whose stored record vanished takes the
+// account as logged out, and never writes it back.
+//
+// Waiting and requests have separate budgets (see Config.RefreshTimeout):
+// once a request is sent, its answer gets a full RefreshTimeout to arrive
+// and be saved. An answer that carries a new refresh token gets it saved
+// even if the rest of the answer is refused. No [Error], error string,
+// event or log line holds a token or a credential: Body and Header are
+// scrubbed of what the request and the answer carried.
+//
+// After a login became required, calls return that error at once, and
+// the Source looks in the store for a new login at most once a second.
+// The timer holds the Source weakly: a Source dropped without Close is
+// collected.
+//
+// # How token-endpoint failures are classified
+//
+//	answer                                          result
+//	any 5xx, 408, 429 (whatever the error code),    temporary *Error: retried on the
+//	  temporarily_unavailable, server_error,          schedule, refresh token kept
+//	  network failure, timeout
+//	4xx invalid_grant                               ErrLoginRequired (ReasonRejected);
+//	4xx invalid_request on a refresh-token grant      the dead record deleted only if the
+//	  (Dex's answer for a spent token)                store still holds it at its Version
+//	invalid_client, unauthorized_client             *Error matching ErrInvalidClient: not
+//	                                                  temporary, not login required, asked
+//	                                                  again only on the back-off schedule
+//	other 4xx codes, 3xx, malformed answers         *Error, not temporary, same schedule;
+//	                                                  a rotated refresh token in a refused
+//	                                                  200 is saved
+//
+// Before a dead refresh token is reported, the store is read once more: a
+// newer record a peer saved while the request was out is adopted.
+//
 // See RFC 6749 §6 (refreshing an access token) and §5.2 (error responses).
 package tokensource

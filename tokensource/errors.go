@@ -101,6 +101,12 @@ func (e LoginRequiredError) MarshalJSON() ([]byte, error) {
 	}{e.Error(), e.Reason.String()})
 }
 
+// Temporary reports false: logging in again is not something a retry
+// does, whatever error a LoginRequiredError wraps (a CheckRefresh that
+// failed on the network, say). It stops errors.As from finding a
+// temporary error deeper in the chain.
+func (e LoginRequiredError) Temporary() bool { return false }
+
 // Is reports whether target is [ErrLoginRequired].
 func (e *LoginRequiredError) Is(target error) bool { return target == ErrLoginRequired }
 

@@ -22,9 +22,11 @@ const (
 	EventSaveFailed
 	// EventSaved: a token whose save had failed was saved.
 	EventSaved
-	// EventRefreshFailed: a refresh failed with an error that may pass
-	// (Err is an *Error, often Temporary); the current token, if still
-	// valid, is served and the refresh retried.
+	// EventRefreshFailed: a refresh failed, after all its attempts, with
+	// an error that is not "login required": Err is an *Error from the
+	// token endpoint (often Temporary) or the store's error. The current
+	// token, if still valid, is served, and the refresh is retried at the
+	// scheduler's next back-off step. One event per refresh.
 	EventRefreshFailed
 	// EventLoginRequired: the account must log in again. Err is the
 	// *LoginRequiredError.

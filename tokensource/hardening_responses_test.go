@@ -10,19 +10,11 @@ package tokensource
 //	token_type missing (or lower case)        TestTokenResponseShapes
 //	scope narrower than asked                 TestTokenResponseShapes
 //	id_token absent on refresh                TestTokenResponseShapes (rotating), source_test.go:TestResponseWithoutRefreshTokenKeepsOld
-//	dead refresh token answered with          errors_test.go:TestInvalidRequestRequiresLoginButKeepsToken,
-//	  invalid_request                           TestErrorClassification
+//	dead refresh token answered with          errors_test.go:TestInvalidRequestRequiresLoginAndDeletesDeadRecord,
+//	  invalid_request                           classify_test.go:TestClassification
 //
-// How errors are classified (tokensource/errors.go, loginRequiredCode):
-// invalid_grant is ErrLoginRequired and deletes the stored token
-// (compare-and-delete); invalid_request is ErrLoginRequired too, because
-// some providers answer a dead refresh token with it and it can never
-// succeed on retry, but the stored token is kept, since the provider did
-// not say the grant is dead; both re-read the store once first. Any other
-// error code (invalid_client, unauthorized_client, invalid_scope, ...) is
-// a plain, non-temporary *Error: a new login would not fix the client's
-// configuration, so it is not ErrLoginRequired, the token is kept and the
-// next call asks again.
+// How errors are classified is the table in the package documentation
+// (doc.go), tested row by row in classify_test.go:TestClassification.
 
 import (
 	"context"
