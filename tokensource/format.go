@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 )
@@ -24,6 +25,10 @@ func (c Config) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
 
 // LogValue implements slog.LogValuer without the client secret.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalJSON writes String as a JSON string, so that a Config nested in
+// a value logged by slog's JSON handler shows no client secret.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
 // String describes s by its account key and token endpoint.
 func (s *Source) String() string { return "tokensource.Source{" + s.cfg.String() + "}" }
