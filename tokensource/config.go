@@ -103,6 +103,18 @@ type Config struct {
 	// even if every caller left or Close was called: the provider may
 	// have rotated the refresh token. Zero: DefaultRefreshTimeout.
 	RefreshTimeout time.Duration
+	// RefreshWithoutLock, when true, lets a refresh go ahead when the
+	// store's lock or its record cannot be had (a shared store such as
+	// Redis is unreachable): it redeems the refresh token this Source
+	// holds in memory and saves the result once the store is back.
+	// Only for providers that do not rotate refresh tokens: with one that
+	// does, replicas refreshing without the lock present tokens another
+	// replica has already redeemed, and a provider with reuse detection
+	// then revokes the whole session. False (the default): without the
+	// lock there is no refresh; the valid token is served while it lasts,
+	// then callers get a temporary error until the store is back.
+	RefreshWithoutLock bool
+
 	// MaxSessionAge, if positive, forces a new interactive login once that
 	// long has passed since the token's AuthTime, even though refreshes
 	// would keep the session alive. Tokens with a zero AuthTime are not

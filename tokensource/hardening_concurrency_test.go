@@ -244,7 +244,7 @@ func TestStorePanicNeitherCrashesNorDeadlocks(t *testing.T) {
 			srv.Delay = 20 * time.Millisecond
 			f := newFixture(t, srv, expired)
 			ps := &panicStore{Memory: f.store}
-			f.src.store, f.src.locker = ps, ps
+			f.src.store = ps
 			if tt.fault != nil {
 				tt.fault(srv)
 			}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/tokenkeeper/tokenkeeper/storage"
 )
 
 // ErrReentrant is returned by a call that would wait for the refresh it
@@ -25,27 +27,60 @@ func (s *Source) withinCheck(ctx context.Context) context.Context {
 }
 
 // exclusive runs fn holding this Source's write semaphore and, when the
-// store is a Locker, the store's lock for the key.
+// store is a Locker or a LeaseLocker, the store's lock for the key. While
+// fn runs, s.lease is that lock (nil without one). With unlocked, a lock
+// that cannot be had does not stop fn: see Config.RefreshWithoutLock.
 func (s *Source) exclusive(ctx context.Context, fn func(context.Context) error) error {
+	return s.exclusiveOr(ctx, false, fn)
+}
+
+func (s *Source) exclusiveOr(ctx context.Context, unlocked bool, fn func(context.Context) error) error {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.sem }()
-	if s.locker != nil {
-		unlock, err := s.locker.Lock(ctx, s.cfg.Key)
-		if err != nil {
-			return fmt.Errorf("tokensource: lock %q: %w", s.cfg.Key, err)
-		}
+	lease, err := s.lock(ctx)
+	switch {
+	case err != nil && unlocked && ctx.Err() == nil:
+		s.log.Warn("tokensource: refreshing without the store's lock (Config.RefreshWithoutLock)", slog.String("key", s.cfg.Key), slog.String("error", err.Error()))
+	case err != nil:
+		return fmt.Errorf("tokensource: lock %q: %w", s.cfg.Key, err)
+	case lease != nil:
+		s.lease = lease
 		defer func() {
-			if err := unlock(); err != nil {
+			s.lease = nil
+			if err := lease.Release(); err != nil {
 				s.log.Warn("tokensource: unlock failed", slog.String("key", s.cfg.Key), slog.Any("error", err))
 			}
 		}()
 	}
 	return fn(ctx)
 }
+
+// lock takes the store's lock for the key: a lease from a LeaseLocker, a
+// lock from a Locker (which lasts as long as its holder), or nil.
+func (s *Source) lock(ctx context.Context) (storage.Lease, error) {
+	switch l := s.store.(type) {
+	case storage.LeaseLocker:
+		return l.LockLease(ctx, s.cfg.Key)
+	case storage.Locker:
+		unlock, err := l.Lock(ctx, s.cfg.Key)
+		if err != nil {
+			return nil, err
+		}
+		return heldLock(unlock), nil
+	}
+	return nil, nil
+}
+
+// heldLock is the Lease of a Locker's lock, which does not expire while
+// its holder lives (a file lock, an in-process lock).
+type heldLock func() error
+
+func (l heldLock) Keep(context.Context, time.Duration) error { return nil }
+func (l heldLock) Release() error                            { return l() }
 
 // emitAll logs events and passes them to Config.OnEvent, one event at a
 // time and in order, recovering from a panic in the hook so that it

@@ -34,7 +34,7 @@ func (s *Source) refresh(r *run, rejected string) (*entry, error) {
 	}
 	for attempt := 1; ; attempt++ {
 		var out *entry
-		err := s.exclusive(r.ctx, func(context.Context) error {
+		err := s.exclusiveOr(r.ctx, s.cfg.RefreshWithoutLock, func(context.Context) error {
 			var err error
 			out, err = s.refreshLocked(r, rejected)
 			return err
@@ -89,15 +89,21 @@ func (s *Source) done(e *entry, rejected string) bool {
 // has nothing newer; adopt a newer stored record; and only if the result
 // is not fresh, redeem the newest refresh token, save, publish.
 func (s *Source) refreshLocked(r *run, rejected string) (*entry, error) {
-	if cur := s.cur.Load(); s.done(cur, rejected) { // another writer finished while we waited
+	cur := s.cur.Load()
+	if s.done(cur, rejected) { // another writer finished while we waited
 		return cur, nil
 	}
 	stored, err := s.load(r.ctx)
+	if err != nil && s.lease == nil && s.cfg.RefreshWithoutLock && cur != nil && cur.rec != nil {
+		// The shared store cannot be reached: refresh from memory, as the
+		// caller chose (Config.RefreshWithoutLock), and save later.
+		stored, err = cur.rec, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	stored = s.persistLocked(r, stored)
-	cur := s.cur.Load()
+	cur = s.cur.Load()
 	if cur != nil && cur.err != nil {
 		if stored == nil && s.cfg.Grant == GrantRefreshToken || stored != nil && cur.isDead(stored) {
 			return nil, cur.err // keep the reason, e.g. the provider's error
@@ -320,6 +326,13 @@ func (s *Source) post(r *run, form url.Values) (*storage.Token, error) {
 	r.counted = false
 	if err := r.ctx.Err(); err != nil {
 		return nil, &Error{Err: err, netFail: true}
+	}
+	if s.lease != nil {
+		// The request must not leave if another process may hold the lock
+		// by now: it may have redeemed this refresh token already.
+		if err := s.lease.Keep(r.ctx, s.cfg.RefreshTimeout); err != nil {
+			return nil, &Error{Err: fmt.Errorf("tokensource: lock %q before the token request: %w", s.cfg.Key, err), netFail: true}
+		}
 	}
 	ctx, cancel := r.answer(s.cfg.RefreshTimeout)
 	defer cancel()

@@ -24,17 +24,17 @@ import (
 // are shared between callers and must not be modified; they carry no
 // refresh token.
 type Source struct {
-	cfg    Config // as given to New, with defaults applied; never modified
-	store  storage.Store
-	locker storage.Locker // nil when store is not a Locker
-	hc     *http.Client
-	log    *slog.Logger
-	now    func() time.Time // nil: time.Now, called directly on the hot path
+	cfg   Config // as given to New, with defaults applied; never modified
+	store storage.Store
+	hc    *http.Client
+	log   *slog.Logger
+	now   func() time.Time // nil: time.Now, called directly on the hot path
 
 	cur atomic.Pointer[entry] // what callers get; nil until first loaded
 	bg  atomic.Bool           // a background refresh was started for cur
 
-	sem chan struct{} // held while refreshing or writing: one at a time per Source
+	sem   chan struct{} // held while refreshing or writing: one at a time per Source
+	lease storage.Lease // the store's lock while sem is held and the store has one; guarded by sem
 
 	mu       sync.Mutex  // guards the fields below
 	inflight *flight     // the running refresh, nil when none
@@ -82,7 +82,6 @@ func New(cfg Config) (*Source, error) {
 	if s.store == nil {
 		s.store = storage.NewMemory()
 	}
-	s.locker, _ = s.store.(storage.Locker)
 	if s.log == nil {
 		s.log = discard
 	}

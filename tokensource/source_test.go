@@ -206,7 +206,6 @@ func TestSaveFailureKeepsNewestRefreshToken(t *testing.T) {
 	f := newFixture(t, srv, expired)
 	flaky := &flakyStore{Memory: f.store, failing: true}
 	f.src.store = flaky
-	f.src.locker = flaky
 
 	tok, err := f.src.Token()
 	if err != nil {
@@ -244,7 +243,7 @@ func TestSaveFailureRetriedByNextRefreshAndClose(t *testing.T) {
 	f := newFixture(t, srv, expired)
 	flaky := &flakyStore{Memory: f.store, failing: true}
 	f.src.store = flaky
-	f.src.locker = flaky
+
 	if _, err := f.src.Token(); err != nil {
 		t.Fatal(err)
 	}
@@ -311,13 +310,13 @@ func TestTwoSourcesShareOneRefresh(t *testing.T) {
 	srv.Delay = 20 * time.Millisecond
 	f := newFixture(t, srv, expired)
 	lk := &countingLocker{Memory: f.store}
-	f.src.store, f.src.locker = lk, lk
+	f.src.store = lk
 	peer, err := New(f.src.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	peer.store, peer.locker = lk, lk
+	peer.store = lk
 	peerEvents := &eventLog{}
 	peer.cfg.OnEvent = peerEvents.add
 	for _, s := range []*Source{f.src, peer} { // both have loaded the expired token
