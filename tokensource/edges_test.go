@@ -568,3 +568,52 @@ func TestUnclosedSourceIsCollected(t *testing.T) {
 		}
 	})
 }
+
+// writesButFails is a Memory whose next Save writes the record and then
+// reports an error, as a file store whose directory fsync failed does.
+type writesButFails struct {
+	*storage.Memory
+	once  atomic.Bool
+	saves atomic.Int32
+}
+
+func (s *writesButFails) Save(ctx context.Context, key string, t *storage.Token) error {
+	s.saves.Add(1)
+	if err := s.Memory.Save(ctx, key, t); err != nil {
+		return err
+	}
+	if s.once.CompareAndSwap(true, false) {
+		return errDiskFull
+	}
+	return nil
+}
+
+// A save that wrote the record but reported an error: the retry finds the
+// Source's own record stored and marks it saved, instead of saving again
+// into the fenced store's ErrStale, forever.
+func TestSaveThatWroteIsMarkedSaved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newSimProvider(time.Hour)
+		store := &writesButFails{Memory: storage.NewMemory()}
+		var saved atomic.Int32
+		src := simSource(t, p, store, expiredLogin(p), func(c *Config) {
+			c.OnEvent = func(ev Event) {
+				if ev.Kind == EventSaved {
+					saved.Add(1)
+				}
+			}
+		})
+		store.once.Store(true)
+		store.saves.Store(0)
+		if _, err := src.Token(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Minute)
+		if n := store.saves.Load(); n != 1 || saved.Load() != 1 || src.cur.Load().unsaved {
+			t.Errorf("got %d saves, %d saved events, unsaved %v; want 1, 1 and false: the retry finds the record stored", n, saved.Load(), src.cur.Load().unsaved)
+		}
+		if n := p.requests(); n != 1 {
+			t.Errorf("got %d token requests, want 1", n)
+		}
+	})
+}

@@ -71,8 +71,8 @@ func (e *entry) isDead(rec *storage.Token) bool {
 // olderThan reports whether stored should replace e: e has no record
 // (none loaded yet, or a login is required and stored is not the dead
 // record), or stored has a higher Version, or the same Version with other
-// tokens while e's record is saved (the store, which every peer reads, is
-// the tie-breaker). A Source never adopts a lower Version.
+// tokens (the store, which every peer reads, is the tie-breaker). A
+// Source never adopts a lower Version.
 func (e *entry) olderThan(stored *storage.Token) bool {
 	switch {
 	case e == nil || e.rec == nil:
@@ -80,7 +80,7 @@ func (e *entry) olderThan(stored *storage.Token) bool {
 	case stored.Version != e.rec.Version:
 		return stored.Version > e.rec.Version
 	}
-	return !e.unsaved && (stored.AccessToken != e.rec.AccessToken || stored.RefreshToken != e.rec.RefreshToken)
+	return !sameTokens(stored, e.rec)
 }
 
 // fresh reports whether the token needs no refresh at now. (TokenContext

@@ -136,30 +136,46 @@ func (s *Source) refreshLocked(r *run, rejected string) (*entry, error) {
 }
 
 // persistLocked saves the current record if an earlier save of it failed
-// and the store holds nothing newer, and returns what the store now
-// holds. If the store moved past the unsaved record (a peer saved after
-// it), the store wins: the caller adopts the stored record.
+// and the store has nothing newer, and returns what the store now holds.
+// If the store moved past the unsaved record (a peer saved after it, or
+// at the same Version with other tokens), the store wins: the caller
+// adopts the stored record. If the store holds the record itself (a save
+// that reported an error had written it), it is marked saved.
 func (s *Source) persistLocked(r *run, stored *storage.Token) *storage.Token {
 	cur := s.cur.Load()
-	if cur == nil || !cur.unsaved || stored != nil && stored.Version >= cur.rec.Version {
+	if cur == nil || !cur.unsaved {
 		return stored
 	}
-	err := s.save(r.ctx, cur.rec)
-	switch {
-	case err == nil:
-		saved := *cur
-		saved.unsaved = false
-		s.publish(&saved)
-		r.add(s.eventFor(EventSaved, cur.rec, nil))
-		return cur.rec
-	case errors.Is(err, storage.ErrStale):
-		again, lerr := s.load(r.ctx)
-		if lerr == nil && again != nil {
-			return again
+	if stored == nil || stored.Version < cur.rec.Version {
+		err := s.save(r.ctx, cur.rec)
+		if err == nil {
+			s.markSaved(r, cur)
+			return cur.rec
 		}
+		again, lerr := s.load(r.ctx)
+		if !errors.Is(err, storage.ErrStale) || lerr != nil || again == nil {
+			r.add(s.eventFor(EventSaveFailed, cur.rec, err))
+			return stored
+		}
+		stored = again
 	}
-	r.add(s.eventFor(EventSaveFailed, cur.rec, err))
+	if stored.Version == cur.rec.Version && sameTokens(stored, cur.rec) {
+		s.markSaved(r, cur)
+	}
 	return stored
+}
+
+// markSaved publishes cur, whose record the store now holds, as saved.
+func (s *Source) markSaved(r *run, cur *entry) {
+	saved := *cur
+	saved.unsaved = false
+	s.publish(&saved)
+	r.add(s.eventFor(EventSaved, cur.rec, nil))
+}
+
+// sameTokens reports whether a and b carry the same tokens.
+func sameTokens(a, b *storage.Token) bool {
+	return a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken
 }
 
 // load returns the stored record, nil when there is none.
