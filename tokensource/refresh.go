@@ -391,12 +391,23 @@ func merge(rec, t *storage.Token, seen uint64) *storage.Token {
 	return n
 }
 
+// save saves rec. A save that reports an error may have written the
+// record all the same (a file store whose directory fsync failed): it is
+// read back, and a stored copy of rec counts as saved, so that the Source
+// never takes a record that peers may already use for an unsaved one.
 func (s *Source) save(ctx context.Context, rec *storage.Token) error {
 	// A panic counts as a failed save: the token is kept and the save retried.
-	if err := s.guard("Store.Save", func() error { return s.store.Save(ctx, s.cfg.Key, rec) }); err != nil {
-		return fmt.Errorf("tokensource: save %q: %w", s.cfg.Key, err)
+	err := s.guard("Store.Save", func() error { return s.store.Save(ctx, s.cfg.Key, rec) })
+	if err == nil {
+		return nil
 	}
-	return nil
+	if !errors.Is(err, storage.ErrStale) {
+		if again, lerr := s.load(ctx); lerr == nil && again != nil && again.Version == rec.Version && sameTokens(again, rec) {
+			s.log.Warn("tokensource: the store reported a failed save but holds the record", slog.String("key", s.cfg.Key), slog.String("error", err.Error()))
+			return nil
+		}
+	}
+	return fmt.Errorf("tokensource: save %q: %w", s.cfg.Key, err)
 }
 
 func (s *Source) eventFor(kind EventKind, rec *storage.Token, err error) Event {

@@ -26,7 +26,8 @@ import (
 // restart, hooks that call back into the Source) and faults (latency,
 // 503, 500 invalid_request, 429 with Retry-After, invalid_client, a
 // connection reset after the provider rotated, a 200 whose rotated refresh
-// token comes with a malformed expires_in, failing saves, slow locks) runs
+// token comes with a malformed expires_in, failing saves, saves that write
+// but report an error, slow locks) runs
 // against them, and after every step these invariants are checked:
 //
 //   - no process presents a spent refresh token whose successor reached it
@@ -221,7 +222,7 @@ func (w *simWorld) closeProc(pr *simProc) {
 		return
 	}
 	pr.closed = true
-	pr.h.setFaults(false, 0) // a process closes cleanly: its last save may work
+	pr.h.setFaults(false, false, 0) // a process closes cleanly: its last save may work
 	var rt string
 	if e := pr.src.cur.Load(); e != nil && e.rec != nil && e.unsaved {
 		rt = e.rec.RefreshToken
@@ -288,12 +289,13 @@ func (w *simWorld) step() {
 		w.p.mu.Unlock()
 	default:
 		failSave := w.rng.IntN(3) == 0 && pr.hook != 3
+		wroteFail := !failSave && w.rng.IntN(4) == 0
 		slow := time.Duration(0)
 		if w.rng.IntN(3) == 0 {
 			slow = time.Duration(w.rng.Int64N(int64(40 * time.Second)))
 		}
-		w.note("proc %d store: failing saves %v, lock wait %v", pr.id, failSave, slow)
-		pr.h.setFaults(failSave, slow)
+		w.note("proc %d store: failing saves %v, saves that write but fail %v, lock wait %v", pr.id, failSave, wroteFail, slow)
+		pr.h.setFaults(failSave, wroteFail, slow)
 	}
 }
 

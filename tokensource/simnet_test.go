@@ -303,10 +303,11 @@ type simShared struct {
 // simHandle is one process's handle on the shared store, with its own
 // faults.
 type simHandle struct {
-	sh       *simShared
-	proc     int
-	failSave bool          // guarded by sh.mu
-	slowLock time.Duration // guarded by sh.mu
+	sh        *simShared
+	proc      int
+	failSave  bool          // guarded by sh.mu
+	wroteFail bool          // guarded by sh.mu: saves write, then report an error
+	slowLock  time.Duration // guarded by sh.mu
 }
 
 func (h *simHandle) Load(ctx context.Context, key string) (*storage.Token, error) {
@@ -329,11 +330,15 @@ func (h *simHandle) Save(ctx context.Context, key string, t *storage.Token) erro
 		sh.last, sh.lastBy = t.Version, fmt.Sprintf("Source %d, %s", h.proc, t.RefreshToken)
 	}
 	sh.deleted = false
+	wroteFail := h.wroteFail
 	sh.mu.Unlock()
 	if err := sh.mem.Save(ctx, key, t); err != nil {
 		return err
 	}
 	sh.p.persisted(t.RefreshToken)
+	if wroteFail {
+		return errDiskFull // written, and fsynced, but the directory's fsync failed
+	}
 	return nil
 }
 
@@ -360,8 +365,8 @@ func (h *simHandle) Lock(ctx context.Context, key string) (func() error, error) 
 	return h.sh.mem.Lock(ctx, key)
 }
 
-func (h *simHandle) setFaults(failSave bool, slowLock time.Duration) {
+func (h *simHandle) setFaults(failSave, wroteFail bool, slowLock time.Duration) {
 	h.sh.mu.Lock()
-	h.failSave, h.slowLock = failSave, slowLock
+	h.failSave, h.wroteFail, h.slowLock = failSave, wroteFail, slowLock
 	h.sh.mu.Unlock()
 }
