@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/tokenkeeper/tokenkeeper/storage"
 )
@@ -104,4 +107,30 @@ func TestClassification(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Code written for x/oauth2 finds an *oauth2.RetrieveError in a failed
+// refresh, login required included, with the provider's code and
+// description and no secret.
+func TestRetrieveErrorCompatibility(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := storage.NewMemory()
+		rec := &storage.Token{AccessToken: "at", RefreshToken: "RT-secret-canary", Expiry: time.Now().Add(-time.Minute), Version: 1}
+		src := simSource(t, nil, store, rec, func(c *Config) {
+			c.HTTPClient = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				return simResponse(req, 400, `{"error":"invalid_grant","error_description":"token RT-secret-canary was revoked"}`, nil), nil
+			})}
+		})
+		_, err := src.Token()
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) {
+			t.Fatalf("errors.As(%v, *oauth2.RetrieveError) = false, want true", err)
+		}
+		if re.ErrorCode != "invalid_grant" || re.Response.StatusCode != 400 || !errors.Is(err, ErrLoginRequired) {
+			t.Errorf("got %+v, want invalid_grant with status 400, and still login required", re)
+		}
+		if out := re.Error() + re.ErrorDescription + string(re.Body); strings.Contains(out, "RT-secret-canary") {
+			t.Errorf("the RetrieveError holds the refresh token: %s", out)
+		}
+	})
 }

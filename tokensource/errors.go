@@ -1,11 +1,14 @@
 package tokensource
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
 )
@@ -165,6 +168,27 @@ func (e Error) MarshalJSON() ([]byte, error) {
 		Code       string `json:"code,omitempty"`
 		StatusCode int    `json:"status,omitempty"`
 	}{e.Error(), e.Code, e.StatusCode})
+}
+
+// As lets errors.As find an *[oauth2.RetrieveError], as code written for
+// x/oauth2 expects of a failed token request: with errors.As(err, &re),
+// re carries the endpoint's code, description, URI, status, (scrubbed)
+// header and the start of the (scrubbed) body. It is a copy: changing it
+// changes nothing here. An Error with no HTTP answer (a network failure)
+// has no RetrieveError.
+func (e *Error) As(target any) bool {
+	p, ok := target.(**oauth2.RetrieveError)
+	if !ok || e.StatusCode == 0 {
+		return false
+	}
+	*p = &oauth2.RetrieveError{
+		Response:         &http.Response{StatusCode: e.StatusCode, Status: fmt.Sprintf("%d %s", e.StatusCode, http.StatusText(e.StatusCode)), Header: e.Header.Clone()},
+		Body:             bytes.Clone(e.Body),
+		ErrorCode:        e.Code,
+		ErrorDescription: e.Description,
+		ErrorURI:         e.URI,
+	}
+	return true
 }
 
 // Is reports whether target is [ErrInvalidClient] and the endpoint
