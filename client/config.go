@@ -89,6 +89,16 @@ type Config struct {
 	// the client's CheckRedirect, and the access token is sent only to the
 	// original host (see [Account.HTTPClient]).
 	HTTPClient *http.Client
+	// Rejected reports whether a resource server's response means it
+	// rejected the access token, for the clients of [Account.HTTPClient]
+	// (see [transport.Transport].Rejected): the token is then refreshed and
+	// the request replayed once. nil: a 401 whose WWW-Authenticate Bearer
+	// challenge says error="invalid_token" ([transport.InvalidToken]). Set
+	// it for APIs that answer an expired token with 403, or with 401 and no
+	// challenge, e.g. func(r *http.Response) bool { return r.StatusCode ==
+	// 403 || transport.InvalidToken(r) }. It must not read or close the
+	// body, and must be safe for concurrent use.
+	Rejected func(resp *http.Response) bool
 	// Logger receives diagnostics; nothing logged holds a secret. nil:
 	// nothing is logged.
 	Logger *slog.Logger
