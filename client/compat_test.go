@@ -118,4 +118,3 @@ func TestRetrieveErrorCompat(t *testing.T) {
 		t.Error("an EndpointError without a response matches *oauth2.RetrieveError")
 	}
 }
-
