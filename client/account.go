@@ -39,7 +39,7 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 	oc := c.oauth // copy
 	cfg := tokensource.Config{
 		OAuth2:         &oc,
-		Store:          c.store,
+		Store:          c.tsStore,
 		Key:            key,
 		HTTPClient:     c.hc,
 		Logger:         c.cfg.Logger,

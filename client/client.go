@@ -27,7 +27,9 @@ type Client struct {
 	hc       *http.Client  // for every request (tokensource copies it for token requests)
 	post     *http.Client  // hc that never follows redirects: for requests with credentials
 	get      *http.Client  // hc that follows only same-origin redirects: discovery and JWKS
-	store    storage.Store
+	store    storage.Store // Config.Store, or a new Memory
+	tsStore  storage.Store // store wrapped so that deleted refresh tokens are booked dead
+	book     *deadBook
 	log      *slog.Logger
 	ids      *idVerifier // nil without an Issuer
 	issParam bool        // discovery says the iss authorization response parameter is sent (RFC 9207)
@@ -62,6 +64,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.book = &deadBook{store: c.store, log: c.log}
+	c.tsStore = wrapStore(c.store, c.book)
 	c.ep = cfg.Endpoints
 	if cfg.Issuer != "" {
 		if err := c.discover(ctx); err != nil {
@@ -109,6 +113,7 @@ func (c *Client) DefaultKey() string {
 // stored tokens must log in before its TokenSource yields a token.
 //
 // Different keys are different accounts, e.g. several users of one app.
+// Keys starting with [ReservedKeyPrefix] are refused.
 // A key used by [Client.ServiceAccount] cannot also be a user account.
 func (c *Client) Account(key string) (*Account, error) {
 	return c.account(key, false)
@@ -130,6 +135,9 @@ func (c *Client) ServiceAccount(key string) (*Account, error) {
 func (c *Client) account(key string, service bool) (*Account, error) {
 	if key == "" {
 		key = c.DefaultKey()
+	}
+	if isReserved(key) {
+		return nil, fmt.Errorf("client: account keys starting with %q are reserved", ReservedKeyPrefix)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
