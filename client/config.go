@@ -58,6 +58,21 @@ type Config struct {
 	// then usually issues no refresh token and the account must log in
 	// again once the access token expires.
 	NoOfflineAccess bool
+	// PromptConsent sends prompt=consent with every authorization request
+	// that asks for offline access (unless AuthParams sets prompt): strict
+	// OpenID Connect providers (node-oidc-provider, and others configured
+	// so) ignore offline_access without it (OpenID Connect Core §11), and
+	// some issue a refresh token only on a fresh consent. Off by default:
+	// the user is asked to consent at every login.
+	PromptConsent bool
+	// NoProviderDefaults turns off what the client adds for providers it
+	// recognises by their issuer. Today that is Google
+	// (https://accounts.google.com), which refuses the offline_access
+	// scope and issues refresh tokens only for access_type=offline, and
+	// after the first consent only with prompt=consent: by default the
+	// client leaves out offline_access and sends access_type=offline and
+	// prompt=consent instead (AuthParams still override them).
+	NoProviderDefaults bool
 	// AuthParams are added to every authorization request, e.g.
 	// "prompt": "consent" (some providers only issue a refresh token for
 	// offline_access with it), "audience", "login_hint", "acr_values".
@@ -238,7 +253,7 @@ func (c *Config) loginScopes() []string {
 	if c.Issuer != "" {
 		s = append(s, "openid")
 	}
-	if !c.NoOfflineAccess {
+	if !c.NoOfflineAccess && !c.google() {
 		s = append(s, "offline_access")
 	}
 	for _, sc := range c.Scopes {
@@ -247,6 +262,29 @@ func (c *Config) loginScopes() []string {
 		}
 	}
 	return s
+}
+
+// google reports whether the provider is Google and its defaults apply.
+func (c *Config) google() bool {
+	return !c.NoProviderDefaults && strings.TrimSuffix(c.Issuer, "/") == "https://accounts.google.com"
+}
+
+// offlineParams returns the authorization parameters that ask for a
+// refresh token beside the offline_access scope: prompt=consent with
+// PromptConsent, and Google's (see NoProviderDefaults). AuthParams and
+// per-login parameters are applied over them.
+func (c *Config) offlineParams() url.Values {
+	v := url.Values{}
+	if c.NoOfflineAccess {
+		return v
+	}
+	if c.PromptConsent || c.google() {
+		v.Set("prompt", "consent")
+	}
+	if c.google() {
+		v.Set("access_type", "offline")
+	}
+	return v
 }
 
 // clone returns a copy of c that shares no slice or map with it.

@@ -203,7 +203,7 @@ func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCo
 		}
 		t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
 		if err == nil {
-			return a.finishLogin(ctx, t, "", false)
+			return a.finishLogin(ctx, "device_code", t, "", false)
 		}
 		var te *tokensource.Error
 		if !errors.As(err, &te) {

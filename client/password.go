@@ -40,5 +40,5 @@ func (a *Account) LoginPassword(ctx context.Context, username, password string) 
 	if err != nil {
 		return retrieveCompat(fmt.Errorf("client: password login: %w", err))
 	}
-	return a.finishLogin(ctx, t, "", false)
+	return a.finishLogin(ctx, "password", t, "", false)
 }
