@@ -136,6 +136,7 @@ type Endpoints struct {
 	Revocation string // token revocation endpoint (RFC 7009)
 	UserInfo   string // OpenID Connect userinfo endpoint
 	JWKS       string // the JWK set that signs ID tokens; used only with an Issuer
+	EndSession string // OpenID Connect RP-Initiated Logout 1.0 end_session_endpoint
 }
 
 // reservedParams are the authorization request parameters the client sets.
@@ -175,7 +176,7 @@ func (c *Config) validate() error {
 func (e Endpoints) check() error {
 	for _, f := range []struct{ name, url string }{
 		{"Auth", e.Auth}, {"Token", e.Token}, {"DeviceAuth", e.DeviceAuth},
-		{"Revocation", e.Revocation}, {"UserInfo", e.UserInfo}, {"JWKS", e.JWKS},
+		{"Revocation", e.Revocation}, {"UserInfo", e.UserInfo}, {"JWKS", e.JWKS}, {"EndSession", e.EndSession},
 	} {
 		if f.url == "" {
 			continue
@@ -202,6 +203,7 @@ func (e Endpoints) override(o Endpoints) Endpoints {
 		Revocation: pick(e.Revocation, o.Revocation),
 		UserInfo:   pick(e.UserInfo, o.UserInfo),
 		JWKS:       pick(e.JWKS, o.JWKS),
+		EndSession: pick(e.EndSession, o.EndSession),
 	}
 }
 

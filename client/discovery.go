@@ -31,6 +31,7 @@ type discoveryDoc struct {
 	Revocation           string   `json:"revocation_endpoint"`
 	UserInfo             string   `json:"userinfo_endpoint"`
 	JWKS                 string   `json:"jwks_uri"`
+	EndSession           string   `json:"end_session_endpoint"`
 	IssParameter         bool     `json:"authorization_response_iss_parameter_supported"`
 	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
 }
@@ -112,7 +113,7 @@ func parseDiscovery(body []byte, issuer string) (*discoveryDoc, error) {
 }
 
 func (d *discoveryDoc) endpoints() Endpoints {
-	return Endpoints{Auth: d.Auth, Token: d.Token, DeviceAuth: d.DeviceAuth, Revocation: d.Revocation, UserInfo: d.UserInfo, JWKS: d.JWKS}
+	return Endpoints{Auth: d.Auth, Token: d.Token, DeviceAuth: d.DeviceAuth, Revocation: d.Revocation, UserInfo: d.UserInfo, JWKS: d.JWKS, EndSession: d.EndSession}
 }
 
 // sameOriginRedirect is the CheckRedirect of discovery and JWKS requests:
