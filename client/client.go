@@ -35,14 +35,29 @@ type Client struct {
 	issParam bool        // discovery says the iss authorization response parameter is sent (RFC 9207)
 	noS256   bool        // discovery lists code challenge methods without S256
 
+	cache    *discoveryCache    // the discovery document and JWKS kept in store
+	bgCtx    context.Context    // done when Close is called: ends background work
+	bgStop   context.CancelFunc // cancels bgCtx
+	bg       sync.WaitGroup     // background refreshes of the discovery document
+
 	mu       sync.Mutex          // guards the fields below
 	accounts map[string]*Account // by key
 	closed   bool
 }
 
-// New returns a Client for cfg. With cfg.Issuer it fetches the provider's
-// discovery document (ctx bounds the request; at most 1 MiB is read, and
-// only same-origin redirects are followed); otherwise it does no I/O.
+// New returns a Client for cfg. With cfg.Issuer it reads the provider's
+// discovery document, and the JWK set that signs its ID tokens, from the
+// cache it keeps in Config.Store (under a key starting with
+// [ReservedKeyPrefix], encrypted like every record): then New makes no
+// request, and an app whose access token is still valid works with the
+// provider unreachable. A cached document older than its Cache-Control
+// max-age ([DefaultDiscoveryMaxAge] without one) is used and fetched again
+// in the background, for the next start; one that fails the checks of a
+// fetched document (issuer, https endpoints) is deleted and never used.
+// Without a usable cache New fetches the document (ctx bounds the
+// request; at most 1 MiB is read, and only same-origin redirects are
+// followed) and caches it; the JWK set is cached when first fetched.
+// Without an Issuer New does no I/O.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -67,9 +82,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c.book = &deadBook{store: c.store, log: c.log}
 	c.tsStore = wrapStore(c.store, c.book)
 	c.ep = cfg.Endpoints
+	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	if cfg.Issuer != "" {
-		if err := c.discover(ctx); err != nil {
-			return nil, err
+		c.cache = &discoveryCache{store: c.store, key: discoveryPrefix + cfg.Issuer, log: c.log}
+		if !c.discoverCached(ctx) {
+			if err := c.discover(ctx); err != nil {
+				c.bgStop()
+				return nil, err
+			}
 		}
 	}
 	if c.ep.Token == "" {
@@ -168,11 +188,13 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.bgStop()
 	accounts := make([]*Account, 0, len(c.accounts))
 	for _, a := range c.accounts {
 		accounts = append(accounts, a)
 	}
 	c.mu.Unlock()
+	c.bg.Wait()
 	var errs []error
 	for _, a := range accounts {
 		errs = append(errs, a.src.Close())
