@@ -35,10 +35,10 @@ type Client struct {
 	issParam bool        // discovery says the iss authorization response parameter is sent (RFC 9207)
 	noS256   bool        // discovery lists code challenge methods without S256
 
-	cache    *discoveryCache    // the discovery document and JWKS kept in store
-	bgCtx    context.Context    // done when Close is called: ends background work
-	bgStop   context.CancelFunc // cancels bgCtx
-	bg       sync.WaitGroup     // background refreshes of the discovery document
+	cache  *discoveryCache    // the discovery document and JWKS kept in store
+	bgCtx  context.Context    // done when Close is called: ends background work
+	bgStop context.CancelFunc // cancels bgCtx
+	bg     sync.WaitGroup     // background refreshes of the discovery document
 
 	mu       sync.Mutex          // guards the fields below
 	accounts map[string]*Account // by key
