@@ -134,6 +134,7 @@ func (a *Account) finishLogin(ctx context.Context, grant string, t *storage.Toke
 		a.c.log.Warn("client: saving the login's tokens failed", slog.String("key", a.key), slog.String("error", err.Error()))
 		return fmt.Errorf("client: login succeeded but saving the tokens failed: %w", err)
 	}
+	a.c.indexSet(ctx, a.key, true)
 	a.c.log.Info("client: logged in", slog.String("key", a.key), slog.Bool("refresh_token", t.RefreshToken != ""))
 	return nil
 }

@@ -40,6 +40,8 @@ type Client struct {
 	bgStop context.CancelFunc // cancels bgCtx
 	bg     sync.WaitGroup     // background refreshes of the discovery document
 
+	indexMu sync.Mutex // serialises updates of the index of accounts
+
 	mu       sync.Mutex          // guards the fields below
 	accounts map[string]*Account // by key
 	closed   bool

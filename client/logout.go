@@ -129,6 +129,7 @@ func (a *Account) LogoutWith(ctx context.Context, opts LogoutOptions) (*LogoutRe
 		return nil, fmt.Errorf("client: logout: deleted locally, but reading the tokens to revoke failed: %w", err)
 	}
 	a.c.log.Info("client: logged out locally", slog.String("key", a.key))
+	a.c.indexSet(fctx, a.key, false)
 	r := &LogoutResult{}
 	switch {
 	case rec == nil:

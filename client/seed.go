@@ -141,6 +141,7 @@ func (a *Account) seed(ctx context.Context, tok *oauth2.Token, replace bool) (bo
 	if err := a.src.SetToken(ctx, rec); err != nil {
 		return true, fmt.Errorf("client: seed: saving the tokens failed (they are used from memory): %w", err)
 	}
+	a.c.indexSet(ctx, a.key, true)
 	a.c.log.Info("client: tokens seeded", slog.String("key", a.key), slog.Bool("refresh_token", rec.RefreshToken != ""))
 	return true, nil
 }
