@@ -95,6 +95,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	if c.ep.Token == "" {
+		c.bgStop()
 		return nil, errors.New("client: the provider has no token endpoint")
 	}
 	c.oauth = oauth2.Config{
