@@ -30,8 +30,9 @@ type Account struct {
 
 	loggingIn atomic.Bool // an interactive login is running
 
-	usedMu sync.Mutex           // guards used
+	usedMu sync.Mutex           // guards used and last
 	used   map[string]time.Time // states of exchanged AuthRequests, by state, with their creation time
+	last   *LoginResult         // the last successful login, nil when none
 }
 
 func newAccount(c *Client, key string, service bool) (*Account, error) {
@@ -39,7 +40,7 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 	oc := c.oauth // copy
 	cfg := tokensource.Config{
 		OAuth2:         &oc,
-		Store:          c.store,
+		Store:          c.tsStore,
 		Key:            key,
 		HTTPClient:     c.hc,
 		Logger:         c.cfg.Logger,
@@ -62,7 +63,7 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 	a.src = src
 	base := c.hc.Transport
 	a.hc = &http.Client{
-		Transport:     &transport.Transport{Source: src, Base: base},
+		Transport:     &transport.Transport{Source: compatSource{src}, Base: base, Rejected: c.cfg.Rejected},
 		CheckRedirect: c.hc.CheckRedirect,
 		Timeout:       c.hc.Timeout,
 	}
@@ -111,8 +112,9 @@ func (a *Account) beginLogin() (func(), error) {
 // account's: the ID token is verified (with the nonce sent, if any) and
 // the whole set is saved with AuthTime set to now, so the next process
 // start needs no login. needID says an ID token is required (OpenID
-// Connect authorization code flow).
-func (a *Account) finishLogin(ctx context.Context, t *storage.Token, nonce string, needID bool) error {
+// Connect authorization code flow). grant names the login's grant, for
+// [Account.LastLogin].
+func (a *Account) finishLogin(ctx context.Context, grant string, t *storage.Token, nonce string, needID bool) error {
 	if a.c.ids == nil {
 		t.IDToken = "" // cannot be verified without an issuer: never kept
 	} else if t.IDToken == "" && needID {
@@ -126,11 +128,13 @@ func (a *Account) finishLogin(ctx context.Context, t *storage.Token, nonce strin
 		t.TokenType = "Bearer"
 	}
 	t.AuthTime = a.c.now().Round(0)
+	defer a.recordLogin(grant, t)
 	if err := a.src.SetToken(ctx, t); err != nil {
 		// The tokens are served from memory and the save is retried.
 		a.c.log.Warn("client: saving the login's tokens failed", slog.String("key", a.key), slog.String("error", err.Error()))
 		return fmt.Errorf("client: login succeeded but saving the tokens failed: %w", err)
 	}
+	a.c.indexSet(ctx, a.key, true)
 	a.c.log.Info("client: logged in", slog.String("key", a.key), slog.Bool("refresh_token", t.RefreshToken != ""))
 	return nil
 }

@@ -15,7 +15,9 @@ import (
 
 // newAuthRequest builds an authorization request (RFC 6749 §4.1.1) with
 // PKCE S256 (RFC 7636), a fresh state, verifier and (with an issuer)
-// nonce, the login scopes, Config.AuthParams and then extra.
+// nonce, the login scopes, the parameters that ask for a refresh token
+// (Config.PromptConsent, provider defaults), Config.AuthParams and then
+// extra.
 func (a *Account) newAuthRequest(redirectURI string, extra url.Values) (*AuthRequest, error) {
 	c := a.c
 	if a.service {
@@ -39,6 +41,9 @@ func (a *Account) newAuthRequest(redirectURI string, extra url.Values) (*AuthReq
 		return nil, errors.New("client: the authorization endpoint is not a valid URL")
 	}
 	q := u.Query()
+	for k, vs := range c.cfg.offlineParams() {
+		q[k] = vs
+	}
 	for k, v := range c.cfg.AuthParams {
 		q.Set(k, v)
 	}
@@ -125,9 +130,9 @@ func (a *Account) redeem(ctx context.Context, req *AuthRequest, code string) err
 	}
 	t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
 	if err != nil {
-		return fmt.Errorf("client: exchanging the authorization code: %w", err)
+		return retrieveCompat(fmt.Errorf("client: exchanging the authorization code: %w", err))
 	}
-	return a.finishLogin(ctx, t, req.Nonce, a.c.ids != nil)
+	return a.finishLogin(ctx, "authorization_code", t, req.Nonce, a.c.ids != nil)
 }
 
 // markUsed records that the request with state was exchanged and reports

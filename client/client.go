@@ -27,20 +27,39 @@ type Client struct {
 	hc       *http.Client  // for every request (tokensource copies it for token requests)
 	post     *http.Client  // hc that never follows redirects: for requests with credentials
 	get      *http.Client  // hc that follows only same-origin redirects: discovery and JWKS
-	store    storage.Store
+	store    storage.Store // Config.Store, or a new Memory
+	tsStore  storage.Store // store wrapped so that deleted refresh tokens are booked dead
+	book     *deadBook
 	log      *slog.Logger
 	ids      *idVerifier // nil without an Issuer
 	issParam bool        // discovery says the iss authorization response parameter is sent (RFC 9207)
 	noS256   bool        // discovery lists code challenge methods without S256
+
+	cache  *discoveryCache    // the discovery document and JWKS kept in store
+	bgCtx  context.Context    // done when Close is called: ends background work
+	bgStop context.CancelFunc // cancels bgCtx
+	bg     sync.WaitGroup     // background refreshes of the discovery document
+
+	indexMu sync.Mutex // serialises updates of the index of accounts
 
 	mu       sync.Mutex          // guards the fields below
 	accounts map[string]*Account // by key
 	closed   bool
 }
 
-// New returns a Client for cfg. With cfg.Issuer it fetches the provider's
-// discovery document (ctx bounds the request; at most 1 MiB is read, and
-// only same-origin redirects are followed); otherwise it does no I/O.
+// New returns a Client for cfg. With cfg.Issuer it reads the provider's
+// discovery document, and the JWK set that signs its ID tokens, from the
+// cache it keeps in Config.Store (under a key starting with
+// [ReservedKeyPrefix], encrypted like every record): then New makes no
+// request, and an app whose access token is still valid works with the
+// provider unreachable. A cached document older than its Cache-Control
+// max-age ([DefaultDiscoveryMaxAge] without one) is used and fetched again
+// in the background, for the next start; one that fails the checks of a
+// fetched document (issuer, https endpoints) is deleted and never used.
+// Without a usable cache New fetches the document (ctx bounds the
+// request; at most 1 MiB is read, and only same-origin redirects are
+// followed) and caches it; the JWK set is cached when first fetched.
+// Without an Issuer New does no I/O.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -62,13 +81,21 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.book = &deadBook{store: c.store, log: c.log}
+	c.tsStore = wrapStore(c.store, c.book)
 	c.ep = cfg.Endpoints
+	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	if cfg.Issuer != "" {
-		if err := c.discover(ctx); err != nil {
-			return nil, err
+		c.cache = &discoveryCache{store: c.store, key: discoveryPrefix + cfg.Issuer, log: c.log}
+		if !c.discoverCached(ctx) {
+			if err := c.discover(ctx); err != nil {
+				c.bgStop()
+				return nil, err
+			}
 		}
 	}
 	if c.ep.Token == "" {
+		c.bgStop()
 		return nil, errors.New("client: the provider has no token endpoint")
 	}
 	c.oauth = oauth2.Config{
@@ -109,6 +136,7 @@ func (c *Client) DefaultKey() string {
 // stored tokens must log in before its TokenSource yields a token.
 //
 // Different keys are different accounts, e.g. several users of one app.
+// Keys starting with [ReservedKeyPrefix] are refused.
 // A key used by [Client.ServiceAccount] cannot also be a user account.
 func (c *Client) Account(key string) (*Account, error) {
 	return c.account(key, false)
@@ -130,6 +158,9 @@ func (c *Client) ServiceAccount(key string) (*Account, error) {
 func (c *Client) account(key string, service bool) (*Account, error) {
 	if key == "" {
 		key = c.DefaultKey()
+	}
+	if isReserved(key) {
+		return nil, fmt.Errorf("client: account keys starting with %q are reserved", ReservedKeyPrefix)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -160,11 +191,13 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.bgStop()
 	accounts := make([]*Account, 0, len(c.accounts))
 	for _, a := range c.accounts {
 		accounts = append(accounts, a)
 	}
 	c.mu.Unlock()
+	c.bg.Wait()
 	var errs []error
 	for _, a := range accounts {
 		errs = append(errs, a.src.Close())

@@ -58,6 +58,21 @@ type Config struct {
 	// then usually issues no refresh token and the account must log in
 	// again once the access token expires.
 	NoOfflineAccess bool
+	// PromptConsent sends prompt=consent with every authorization request
+	// that asks for offline access (unless AuthParams sets prompt): strict
+	// OpenID Connect providers (node-oidc-provider, and others configured
+	// so) ignore offline_access without it (OpenID Connect Core §11), and
+	// some issue a refresh token only on a fresh consent. Off by default:
+	// the user is asked to consent at every login.
+	PromptConsent bool
+	// NoProviderDefaults turns off what the client adds for providers it
+	// recognises by their issuer. Today that is Google
+	// (https://accounts.google.com), which refuses the offline_access
+	// scope and issues refresh tokens only for access_type=offline, and
+	// after the first consent only with prompt=consent: by default the
+	// client leaves out offline_access and sends access_type=offline and
+	// prompt=consent instead (AuthParams still override them).
+	NoProviderDefaults bool
 	// AuthParams are added to every authorization request, e.g.
 	// "prompt": "consent" (some providers only issue a refresh token for
 	// offline_access with it), "audience", "login_hint", "acr_values".
@@ -89,6 +104,16 @@ type Config struct {
 	// the client's CheckRedirect, and the access token is sent only to the
 	// original host (see [Account.HTTPClient]).
 	HTTPClient *http.Client
+	// Rejected reports whether a resource server's response means it
+	// rejected the access token, for the clients of [Account.HTTPClient]
+	// (see [transport.Transport].Rejected): the token is then refreshed and
+	// the request replayed once. nil: a 401 whose WWW-Authenticate Bearer
+	// challenge says error="invalid_token" ([transport.InvalidToken]). Set
+	// it for APIs that answer an expired token with 403, or with 401 and no
+	// challenge, e.g. func(r *http.Response) bool { return r.StatusCode ==
+	// 403 || transport.InvalidToken(r) }. It must not read or close the
+	// body, and must be safe for concurrent use.
+	Rejected func(resp *http.Response) bool
 	// Logger receives diagnostics; nothing logged holds a secret. nil:
 	// nothing is logged.
 	Logger *slog.Logger
@@ -111,6 +136,7 @@ type Endpoints struct {
 	Revocation string // token revocation endpoint (RFC 7009)
 	UserInfo   string // OpenID Connect userinfo endpoint
 	JWKS       string // the JWK set that signs ID tokens; used only with an Issuer
+	EndSession string // OpenID Connect RP-Initiated Logout 1.0 end_session_endpoint
 }
 
 // reservedParams are the authorization request parameters the client sets.
@@ -150,7 +176,7 @@ func (c *Config) validate() error {
 func (e Endpoints) check() error {
 	for _, f := range []struct{ name, url string }{
 		{"Auth", e.Auth}, {"Token", e.Token}, {"DeviceAuth", e.DeviceAuth},
-		{"Revocation", e.Revocation}, {"UserInfo", e.UserInfo}, {"JWKS", e.JWKS},
+		{"Revocation", e.Revocation}, {"UserInfo", e.UserInfo}, {"JWKS", e.JWKS}, {"EndSession", e.EndSession},
 	} {
 		if f.url == "" {
 			continue
@@ -177,6 +203,7 @@ func (e Endpoints) override(o Endpoints) Endpoints {
 		Revocation: pick(e.Revocation, o.Revocation),
 		UserInfo:   pick(e.UserInfo, o.UserInfo),
 		JWKS:       pick(e.JWKS, o.JWKS),
+		EndSession: pick(e.EndSession, o.EndSession),
 	}
 }
 
@@ -228,7 +255,7 @@ func (c *Config) loginScopes() []string {
 	if c.Issuer != "" {
 		s = append(s, "openid")
 	}
-	if !c.NoOfflineAccess {
+	if !c.NoOfflineAccess && !c.google() {
 		s = append(s, "offline_access")
 	}
 	for _, sc := range c.Scopes {
@@ -237,6 +264,29 @@ func (c *Config) loginScopes() []string {
 		}
 	}
 	return s
+}
+
+// google reports whether the provider is Google and its defaults apply.
+func (c *Config) google() bool {
+	return !c.NoProviderDefaults && strings.TrimSuffix(c.Issuer, "/") == "https://accounts.google.com"
+}
+
+// offlineParams returns the authorization parameters that ask for a
+// refresh token beside the offline_access scope: prompt=consent with
+// PromptConsent, and Google's (see NoProviderDefaults). AuthParams and
+// per-login parameters are applied over them.
+func (c *Config) offlineParams() url.Values {
+	v := url.Values{}
+	if c.NoOfflineAccess {
+		return v
+	}
+	if c.PromptConsent || c.google() {
+		v.Set("prompt", "consent")
+	}
+	if c.google() {
+		v.Set("access_type", "offline")
+	}
+	return v
 }
 
 // clone returns a copy of c that shares no slice or map with it.

@@ -203,7 +203,7 @@ func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCo
 		}
 		t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
 		if err == nil {
-			return a.finishLogin(ctx, t, "", false)
+			return a.finishLogin(ctx, "device_code", t, "", false)
 		}
 		var te *tokensource.Error
 		if !errors.As(err, &te) {
@@ -216,14 +216,14 @@ func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCo
 			interval += slowDownStep
 			wait = interval
 		case te.Code == "expired_token":
-			return withKind(ErrDeviceCodeExpired, err)
+			return retrieveCompat(withKind(ErrDeviceCodeExpired, err))
 		case te.Code == "access_denied":
-			return withKind(ErrAccessDenied, err)
+			return retrieveCompat(withKind(ErrAccessDenied, err))
 		case te.Temporary() && ctx.Err() == nil:
 			wait = min(max(2*wait, te.RetryAfter), maxDeviceBackoff)
 			a.c.log.Debug("client: device login: polling failed, backing off", "delay", wait, "error", err.Error())
 		default:
-			return fmt.Errorf("client: device login: %w", err)
+			return retrieveCompat(fmt.Errorf("client: device login: %w", err))
 		}
 		timer.Reset(wait)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -31,6 +32,7 @@ type discoveryDoc struct {
 	Revocation           string   `json:"revocation_endpoint"`
 	UserInfo             string   `json:"userinfo_endpoint"`
 	JWKS                 string   `json:"jwks_uri"`
+	EndSession           string   `json:"end_session_endpoint"`
 	IssParameter         bool     `json:"authorization_response_iss_parameter_supported"`
 	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
 }
@@ -38,7 +40,7 @@ type discoveryDoc struct {
 // discover fetches and checks the provider's discovery document, then
 // sets up the endpoints and the ID token verifier.
 func (c *Client) discover(ctx context.Context) error {
-	body, err := fetchDiscovery(ctx, c.get, c.cfg.Issuer)
+	body, age, err := fetchDiscovery(ctx, c.get, c.cfg.Issuer)
 	if err != nil {
 		return err
 	}
@@ -46,44 +48,52 @@ func (c *Client) discover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.useDiscovery(doc)
+	c.cacheDiscovery(ctx, doc, age)
+	return nil
+}
+
+// useDiscovery sets up the endpoints and the ID token verifier from a
+// checked document. JWK sets the verifier fetches are cached.
+func (c *Client) useDiscovery(doc *discoveryDoc) {
 	c.ep = doc.endpoints().override(c.cfg.Endpoints)
 	c.issParam = doc.IssParameter
 	c.noS256 = len(doc.CodeChallengeMethods) > 0 && !slices.Contains(doc.CodeChallengeMethods, "S256")
 	c.ids = newIDVerifier(c.cfg, c.ep.JWKS, c.hc)
-	return nil
+	c.ids.keys.onFetch = func(ctx context.Context, body []byte) { c.cache.save(ctx, nil, time.Time{}, 0, body) }
 }
 
 // fetchDiscovery GETs issuer's discovery document with hc and returns its
-// body. Errors are *EndpointErrors; a body over maxDiscoveryBody is refused
+// body and how long it may be cached (see maxAge). Errors are *EndpointErrors; a body over maxDiscoveryBody is refused
 // (ErrResponseTooLarge) without reading the rest, and what an error answer
 // says is sanitised before it is put in the error.
-func fetchDiscovery(ctx context.Context, hc *http.Client, issuer string) ([]byte, error) {
+func fetchDiscovery(ctx context.Context, hc *http.Client, issuer string) ([]byte, time.Duration, error) {
 	wellKnown := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, wellKnown, nil)
 	if err != nil {
-		return nil, &EndpointError{Endpoint: "discovery", Err: err}
+		return nil, 0, &EndpointError{Endpoint: "discovery", Err: err}
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, &EndpointError{Endpoint: "discovery", Err: err}
+		return nil, 0, &EndpointError{Endpoint: "discovery", Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryBody+1))
 	switch {
 	case err != nil:
-		return nil, &EndpointError{Endpoint: "discovery", StatusCode: resp.StatusCode, Err: err}
+		return nil, 0, &EndpointError{Endpoint: "discovery", StatusCode: resp.StatusCode, Err: err}
 	case len(body) > maxDiscoveryBody:
-		return nil, &EndpointError{Endpoint: "discovery", StatusCode: resp.StatusCode,
+		return nil, 0, &EndpointError{Endpoint: "discovery", StatusCode: resp.StatusCode,
 			Err: fmt.Errorf("%w: the document is larger than %d bytes", ErrResponseTooLarge, maxDiscoveryBody)}
 	case resp.StatusCode != http.StatusOK:
 		e := endpointError("discovery", resp.StatusCode, body)
 		if e.Code == "" && len(body) > 0 {
 			e.Err = fmt.Errorf("the answer is: %s", oauthwire.Sanitize(string(body), 200))
 		}
-		return nil, e
+		return nil, 0, e
 	}
-	return body, nil
+	return body, maxAge(resp.Header), nil
 }
 
 // parseDiscovery decodes a discovery document and checks it: its issuer
@@ -112,7 +122,7 @@ func parseDiscovery(body []byte, issuer string) (*discoveryDoc, error) {
 }
 
 func (d *discoveryDoc) endpoints() Endpoints {
-	return Endpoints{Auth: d.Auth, Token: d.Token, DeviceAuth: d.DeviceAuth, Revocation: d.Revocation, UserInfo: d.UserInfo, JWKS: d.JWKS}
+	return Endpoints{Auth: d.Auth, Token: d.Token, DeviceAuth: d.DeviceAuth, Revocation: d.Revocation, UserInfo: d.UserInfo, JWKS: d.JWKS, EndSession: d.EndSession}
 }
 
 // sameOriginRedirect is the CheckRedirect of discovery and JWKS requests:

@@ -40,17 +40,36 @@
 // "Authorization: Bearer". When the provider no longer accepts the refresh
 // token, both fail with [tokensource.ErrLoginRequired].
 //
+// The discovery document and JWK set are cached in the store too (under
+// keys starting with [ReservedKeyPrefix]): a program restarted with a
+// valid access token makes no request to the provider, which may be
+// unreachable. Tokens an app already holds are migrated with
+// [Account.Seed] ([TokenFromOAuth2]); a refresh token the provider
+// declared dead, or that was logged out, is remembered by a salted
+// fingerprint and never presented again ([ErrDeadRefreshToken]).
+// [Account.LastLogin] tells whether a login got a refresh token
+// ([ErrNoRefreshToken], with the provider's usual causes);
+// Config.PromptConsent and the Google defaults are the remedies.
+// [Client.Accounts] lists the accounts with tokens.
+//
 // [Client.ServiceAccount] is an account that uses the client credentials
 // grant: the client calls APIs with its own identity and never logs in.
 //
 // [Account.IDToken] and [Account.UserInfo] tell who the user is;
 // [Account.Logout] revokes the tokens at the provider (RFC 7009) and
-// deletes them locally.
+// deletes them locally; [Account.LogoutWith] reports whether the provider
+// revoked them ([Revocation]) and builds the RP-initiated logout URL
+// ([EndSessionRequest]). Headless logins: [OpenSystemBrowser] honours
+// $BROWSER, and LoginOptions.Paste takes the address the browser ended on.
 //
 // Failures are typed: sentinels such as [ErrStateMismatch],
 // [ErrIssuerMismatch], [ErrNonceMismatch] or [ErrAccessDenied] for
 // errors.Is, and [*CallbackError], [*EndpointError] and
-// [*tokensource.Error] for errors.As. No error, log line or formatted value
+// [*tokensource.Error] for errors.As. For code written for
+// golang.org/x/oauth2, errors of the token endpoint returned by this
+// package's logins and by [Account.HTTPClient], and *EndpointErrors with
+// a response, also match *oauth2.RetrieveError (status, code and
+// description; no body). No error, log line or formatted value
 // of this package's types contains a token, code, verifier, state, nonce,
 // password or client secret.
 package client

@@ -42,6 +42,10 @@ type keySet struct {
 	algs []jose.SignatureAlgorithm
 	now  func() time.Time
 
+	// onFetch, when not nil, receives every JWK set fetched successfully
+	// (to cache it beside the discovery document). Set before first use.
+	onFetch func(ctx context.Context, body []byte)
+
 	sem         chan struct{} // one fetch at a time; waiting honours ctx
 	mu          sync.Mutex    // guards the fields below
 	keys        []jose.JSONWebKey
@@ -244,6 +248,30 @@ func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	if err != nil {
 		return nil, &keysFetchError{err: err}
 	}
+	keys, err := parseKeys(body)
+	if err == nil && k.onFetch != nil {
+		k.onFetch(ctx, body)
+	}
+	return keys, err
+}
+
+// preload sets the keys from a JWK set cached earlier, as if fetched: no
+// fetch is made until a token names a kid it lacks.
+func (k *keySet) preload(body []byte) error {
+	keys, err := parseKeys(body)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys, k.fetched = keys, true
+	k.gen++
+	return nil
+}
+
+// parseKeys decodes a JWK set, skipping keys of types go-jose does not
+// know and private keys.
+func parseKeys(body []byte) ([]jose.JSONWebKey, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}

@@ -10,8 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/cli/browser"
-
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
 )
 
@@ -32,10 +30,24 @@ type LoginOptions struct {
 	// own goroutine while Login waits for the callback, and must return
 	// once ctx is done. If it fails, Login fails with its error: an
 	// opener whose user can still open the printed URL by hand should
-	// return nil. nil: the system browser (github.com/cli/browser); if
-	// that fails, the failure is printed to Output and Login keeps
-	// waiting.
+	// return nil. nil: [OpenSystemBrowser], which honours $BROWSER; if
+	// it fails, the reason and the URL are printed to Output and Login
+	// keeps waiting (for the callback, or for Paste).
 	OpenBrowser func(ctx context.Context, url string) error
+	// Paste, when not nil, is read for the end of the login, for remote
+	// sessions (SSH) where the browser runs on another machine and cannot
+	// reach the loopback listener: the user pastes the address the
+	// browser ended on (http://127.0.0.1:<port>/callback?code=…&state=…,
+	// which it could not load) or only the code, one per line. An address
+	// is checked as a callback is (state, iss, error); a bare code is
+	// redeemed with the login's PKCE verifier, which only the code issued
+	// for this login satisfies. A line that is neither, or an address
+	// with another state, is refused with a message on Output and Login
+	// keeps reading. The listener keeps running: whichever comes first
+	// ends the login. Login does not wait for a Read in progress when it
+	// returns (that goroutine ends when Read does); give a reader that
+	// returns on Close, such as a pipe, or os.Stdin.
+	Paste io.Reader
 	// Output receives the authorization URL, so that the user can open it
 	// by hand. nil: os.Stderr. Use io.Discard to print nothing.
 	Output io.Writer
@@ -125,6 +137,9 @@ func (a *Account) Login(ctx context.Context, opts LoginOptions) error {
 		return err
 	}
 	fmt.Fprintf(opts.output(), "To log in, open this URL in your browser (it should open by itself):\n\n    %s\n\n", req.URL)
+	if opts.Paste != nil {
+		fmt.Fprintf(opts.output(), "If the browser cannot reach this machine, paste here the address it ended on (or the code) and press Enter.\n")
+	}
 	return a.browse(ctx, srv, req, opts)
 }
 
@@ -151,7 +166,7 @@ func (a *Account) browse(ctx context.Context, srv *loopback, req *AuthRequest, o
 		cancel()
 		<-done
 	}()
-	return a.awaitCallback(ctx, srv, req, opened)
+	return a.awaitResponse(ctx, srv, req, opened, readPasted(ctx, opts.Paste, req.State, opts.output()), opts.output())
 }
 
 // openBrowser runs the opener. Failures of the default opener are printed
@@ -160,9 +175,15 @@ func (a *Account) openBrowser(ctx context.Context, opts LoginOptions, authURL st
 	if opts.OpenBrowser != nil {
 		return opts.OpenBrowser(ctx, authURL)
 	}
-	if err := browser.OpenURL(authURL); err != nil {
-		a.c.log.Info("client: could not open the browser", slog.String("error", err.Error()))
-		fmt.Fprintf(opts.output(), "Could not open a browser; please open the URL above by hand.\n")
+	if err := OpenSystemBrowser(ctx, authURL); err != nil && ctx.Err() == nil {
+		u, _ := url.Parse(authURL)
+		var secrets []string
+		if u != nil {
+			secrets = []string{u.Query().Get("state"), u.Query().Get("nonce")}
+		}
+		reason := oauthwire.ScrubError(err, secrets...).Error()
+		a.c.log.Info("client: could not open the browser", slog.String("error", reason))
+		fmt.Fprintf(opts.output(), "Could not open a browser (%s).\nPlease open this URL by hand:\n\n    %s\n\n", reason, authURL)
 	}
 	return nil
 }
@@ -177,9 +198,23 @@ func (a *Account) openBrowser(ctx context.Context, opts LoginOptions, authURL st
 // ends it, whatever it says (code, error such as access_denied, a wrong
 // iss).
 func (a *Account) awaitCallback(ctx context.Context, srv *loopback, req *AuthRequest, opened <-chan error) error {
+	return a.awaitResponse(ctx, srv, req, opened, nil, io.Discard)
+}
+
+// awaitResponse is awaitCallback that also takes responses pasted by the
+// user (see LoginOptions.Paste); refusals of pasted ones are told on out.
+func (a *Account) awaitResponse(ctx context.Context, srv *loopback, req *AuthRequest, opened <-chan error, pasted <-chan url.Values, out io.Writer) error {
 	refused := 0
 	for {
 		select {
+		case q := <-pasted:
+			err := a.completeCallback(ctx, req, q)
+			if errors.Is(err, ErrStateMismatch) {
+				refused++
+				fmt.Fprintf(out, "That address does not belong to this login; paste the address of this login, or its code.\n")
+				continue
+			}
+			return err
 		case cb := <-srv.callbacks:
 			err := a.completeCallback(ctx, req, cb.query)
 			cb.reply <- err

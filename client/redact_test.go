@@ -38,9 +38,20 @@ func TestFormatsHideSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]any{"Config": cfg, "*Config": &cfg, "Client": c, "Account": a, "AuthRequest": req} {
+	rec := webLogin(t, op, a)
+	login, _ := a.LastLogin()
+	seeded, _ := c.Account("seeded")
+	_, seedErr := seeded.Seed(t.Context(), nil)
+	lr, err := a.LogoutWith(t.Context(), client.LogoutOptions{EndSession: true, PostLogoutRedirectURI: "https://app.example/bye"})
+	if err != nil || lr.EndSession == nil {
+		t.Fatalf("LogoutWith: %v, %v", lr, err)
+	}
+	es := lr.EndSession
+	for name, v := range map[string]any{"Config": cfg, "*Config": &cfg, "Client": c, "Account": a, "AuthRequest": req,
+		"EndSessionRequest": *es, "*EndSessionRequest": es, "LogoutResult": *lr, "*LogoutResult": lr,
+		"LoginResult": login, "Revocation": lr.Revocation, "Seed error": seedErr} {
 		out := formats(v)
-		for _, s := range []string{secret, req.State, req.Nonce, req.Verifier} {
+		for _, s := range []string{secret, req.State, req.Nonce, req.Verifier, es.State, rec.IDToken, rec.AccessToken, rec.RefreshToken} {
 			if strings.Contains(out, s) {
 				t.Errorf("%s: formatted output contains a secret:\n%s", name, out)
 			}
