@@ -63,7 +63,7 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 	a.src = src
 	base := c.hc.Transport
 	a.hc = &http.Client{
-		Transport:     &transport.Transport{Source: compatSource{src}, Base: base, Rejected: c.cfg.Rejected},
+		Transport:     &transport.Transport{Source: src, Base: base, Rejected: c.cfg.Rejected},
 		CheckRedirect: c.hc.CheckRedirect,
 		Timeout:       c.hc.Timeout,
 	}

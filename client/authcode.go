@@ -130,7 +130,7 @@ func (a *Account) redeem(ctx context.Context, req *AuthRequest, code string) err
 	}
 	t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
 	if err != nil {
-		return retrieveCompat(fmt.Errorf("client: exchanging the authorization code: %w", err))
+		return fmt.Errorf("client: exchanging the authorization code: %w", err)
 	}
 	return a.finishLogin(ctx, "authorization_code", t, req.Nonce, a.c.ids != nil)
 }

@@ -216,14 +216,14 @@ func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCo
 			interval += slowDownStep
 			wait = interval
 		case te.Code == "expired_token":
-			return retrieveCompat(withKind(ErrDeviceCodeExpired, err))
+			return withKind(ErrDeviceCodeExpired, err)
 		case te.Code == "access_denied":
-			return retrieveCompat(withKind(ErrAccessDenied, err))
+			return withKind(ErrAccessDenied, err)
 		case te.Temporary() && ctx.Err() == nil:
 			wait = min(max(2*wait, te.RetryAfter), maxDeviceBackoff)
 			a.c.log.Debug("client: device login: polling failed, backing off", "delay", wait, "error", err.Error())
 		default:
-			return retrieveCompat(fmt.Errorf("client: device login: %w", err))
+			return fmt.Errorf("client: device login: %w", err)
 		}
 		timer.Reset(wait)
 	}

@@ -38,7 +38,7 @@ func (a *Account) LoginPassword(ctx context.Context, username, password string) 
 	}
 	t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
 	if err != nil {
-		return retrieveCompat(fmt.Errorf("client: password login: %w", err))
+		return fmt.Errorf("client: password login: %w", err)
 	}
 	return a.finishLogin(ctx, "password", t, "", false)
 }
