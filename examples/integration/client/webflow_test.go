@@ -11,7 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkeeper/tokenkeeper/client"
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
@@ -61,15 +61,6 @@ func TestWebTwoStep(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustQuery(t *testing.T, raw string) url.Values {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Query()
 }
 
 // callbackCase is one authorization response given to Exchange.
@@ -145,9 +136,6 @@ func TestExchangeCallbackChecks(t *testing.T) {
 		t.Run(tc.name, tc.run)
 	}
 }
-
-// errAny matches any error in a table that only needs the call to fail.
-var errAny = errors.New("any error")
 
 func TestCallbackErrorIsTyped(t *testing.T) {
 	op := (&fakeOP{}).serve(t)

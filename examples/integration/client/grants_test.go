@@ -10,7 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkeeper/tokenkeeper/client"
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 	"github.com/tokenkeeper/tokenkeeper/storage"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
@@ -31,19 +31,6 @@ func wantInvalidGrant(t *testing.T, err error) {
 	if !errors.As(err, &te) || te.Code != "invalid_grant" {
 		t.Fatalf("got %v, want invalid_grant", err)
 	}
-}
-
-// forceRefresh makes the account's Source refresh now.
-func forceRefresh(t *testing.T, a *client.Account) (*storage.Token, error) {
-	t.Helper()
-	cur, err := a.TokenSource().TokenContext(t.Context())
-	if err != nil {
-		t.Fatalf("TokenContext: %v", err)
-	}
-	if _, err := a.TokenSource().RefreshRejected(t.Context(), cur); err != nil {
-		return nil, err
-	}
-	return a.TokenSource().Current(t.Context())
 }
 
 // TestRefreshRotationRealOP refreshes through the account's Source: the

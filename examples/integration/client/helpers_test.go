@@ -3,18 +3,16 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkeeper/tokenkeeper/client"
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 	"github.com/tokenkeeper/tokenkeeper/storage"
 )
 
@@ -33,21 +31,6 @@ func startOP(t *testing.T, opts oidctest.Options) *oidctest.Provider {
 	return p
 }
 
-// newClient returns a Client for cfg that is closed when the test ends.
-func newClient(t *testing.T, cfg client.Config) *client.Client {
-	t.Helper()
-	c, err := client.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("Client.Close: %v", err)
-		}
-	})
-	return c
-}
-
 // nativeConfig is the Config of the provider's native public client.
 func nativeConfig(p *oidctest.Provider, store storage.Store) client.Config {
 	return client.Config{
@@ -57,16 +40,6 @@ func nativeConfig(p *oidctest.Provider, store storage.Store) client.Config {
 		Scopes:    []string{"profile", "email"},
 		Store:     store,
 	}
-}
-
-// account returns c's default account.
-func account(t *testing.T, c *client.Client) *client.Account {
-	t.Helper()
-	a, err := c.Account("")
-	if err != nil {
-		t.Fatalf("Account: %v", err)
-	}
-	return a
 }
 
 // loginOptions drives the native login with the provider's headless
@@ -84,17 +57,6 @@ func login(t *testing.T, p *oidctest.Provider, a *client.Account) {
 	t.Helper()
 	if err := a.Login(t.Context(), loginOptions(p)); err != nil {
 		t.Fatalf("Login: %v", err)
-	}
-}
-
-// wantErr fails unless errors.Is(err, target).
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if target == errAny && err != nil {
-		return
-	}
-	if !errors.Is(err, target) {
-		t.Fatalf("got error %v, want one matching %v", err, target)
 	}
 }
 
@@ -140,22 +102,4 @@ func ctxWithTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

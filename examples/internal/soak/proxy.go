@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 )
 
 // The faults the proxy injects. Each is one a client can survive: none

@@ -1,5 +1,5 @@
 // Command soak runs the SDK against the in-process OpenID Provider of
-// internal/oidctest for a while, with faults injected in front of its
+// examples/internal/oidctest for a while, with faults injected in front of its
 // token endpoint, and checks that nothing breaks. It is a benchmark-style
 // program, not a test: run it by hand, e.g.
 //
