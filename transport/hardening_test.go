@@ -53,7 +53,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-
 )
 
 // recorder is a server that records the Authorization header of each
