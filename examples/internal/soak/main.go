@@ -3,7 +3,7 @@
 // token endpoint, and checks that nothing breaks. It is a benchmark-style
 // program, not a test: run it by hand, e.g.
 //
-//	go run ./internal/soak -duration 2m
+//	go run ./examples/internal/soak -duration 2m
 //
 // It starts the provider with 2-second access tokens (and refresh-token
 // reuse revoking the whole token family), logs one account in headlessly

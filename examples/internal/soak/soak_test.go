@@ -21,8 +21,8 @@ func TestMain(m *testing.M) {
 // TestSoakSmoke runs the soak's whole code path (provider, headless
 // login, fault injector, 64 goroutines and 4 child processes on the
 // encrypted file store, final refresh, assertions) for 10 seconds, so that
-// go test ./... proves the program still works. The real run is
-// go run ./internal/soak -duration 2m (results in testdata/results.txt).
+// go test work proves the program still works. The real run is
+// go run ./examples/internal/soak -duration 2m (results in testdata/results.txt).
 func TestSoakSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 s soak; skipped with -short")
