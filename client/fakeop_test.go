@@ -1,5 +1,9 @@
 package client_test
 
+// This file is identical in client/ and examples/integration/client/ (the
+// client tests of the SDK module and those against the in-process OpenID
+// Provider both use the fake); .ci/run fails when the copies differ.
+
 import (
 	"crypto/rand"
 	"crypto/rsa"

@@ -12,23 +12,6 @@ import (
 	"github.com/tokenkeeper/tokenkeeper/client"
 )
 
-const webRedirect = "http://127.0.0.1:9/callback"
-
-// fakeClient returns a Client of the fake OP's public client.
-func fakeClient(t *testing.T, op *fakeOP, edit ...func(*client.Config)) *client.Client {
-	t.Helper()
-	cfg := client.Config{Issuer: op.URL, ClientID: fakeClientID}
-	for _, e := range edit {
-		e(&cfg)
-	}
-	return newClient(t, cfg)
-}
-
-// codeCallback is the query of a successful authorization response to req.
-func codeCallback(req *client.AuthRequest) url.Values {
-	return url.Values{"code": {"the-code"}, "state": {req.State}}
-}
-
 // idTokenCase is one ID token the token endpoint returns for a login.
 type idTokenCase struct {
 	name string

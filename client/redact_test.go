@@ -17,17 +17,6 @@ import (
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
-// formats prints v with every common verb and through slog.
-func formats(v any) string {
-	var b strings.Builder
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
-		fmt.Fprintf(&b, verb+"\n", v)
-	}
-	slog.New(slog.NewJSONHandler(&b, nil)).Info("value", "v", v)
-	slog.New(slog.NewTextHandler(&b, nil)).Info("value", "v", v)
-	return b.String()
-}
-
 func TestFormatsHideSecrets(t *testing.T) {
 	const secret = "client-secret-canary"
 	op := (&fakeOP{}).serve(t)

@@ -12,43 +12,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenkeeper/tokenkeeper/client"
-	"github.com/tokenkeeper/tokenkeeper/storage"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
-
-// webLogin logs a into the fake OP through the web flow with a valid ID
-// token, and returns the saved record.
-func webLogin(t *testing.T, op *fakeOP, a *client.Account) *storage.Token {
-	t.Helper()
-	return webLoginWith(t, op, a, nil)
-}
-
-// webLoginWith is webLogin with extra added to the ID token's claims; it
-// calls each of seen with the login's nonce.
-func webLoginWith(t *testing.T, op *fakeOP, a *client.Account, extra map[string]any, seen ...func(nonce string)) *storage.Token {
-	t.Helper()
-	req, err := a.AuthCodeURL(webRedirect)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range seen {
-		f(req.Nonce)
-	}
-	claims := op.claims(req.Nonce)
-	maps.Copy(claims, extra)
-	idt := signRS256(t, claims)
-	op.set(func(op *fakeOP) {
-		op.token = func(url.Values) (int, any) { return 200, tokenResponse("at-1", "rt-1", idt) }
-	})
-	if err := a.Exchange(t.Context(), req, codeCallback(req)); err != nil {
-		t.Fatalf("Exchange: %v", err)
-	}
-	rec, err := a.TokenSource().Current(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
-}
 
 // refreshCase is one ID token returned by a refresh.
 type refreshCase struct {

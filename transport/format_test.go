@@ -34,8 +34,8 @@ type leakyBase struct {
 	http.RoundTripper
 }
 
-// TestFormatHasNoSecret covers behaviour 8 for every exported type of the
-// package: a Transport (value, pointer, nil pointer) whose Source and Base
+// TestFormatHasNoSecret checks that no exported type of the package prints
+// a secret: a Transport (value, pointer, nil pointer) whose Source and Base
 // hold and print secrets, alone and nested in a struct, a slice and a map,
 // and the errors RoundTrip returns for URLs that carry secrets, under every
 // fmt verb and both slog handlers, print neither the secret nor its hex.

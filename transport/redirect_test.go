@@ -109,11 +109,13 @@ func chainURL(hops []hop) string {
 	return next
 }
 
-// TestRedirects covers behaviour 3 with real servers and a real http.Client
-// following redirects, and behaviour 1 across them; and that the TLS rule and
-// the allow-list (Hosts, Allow) apply to the original request and to every
-// hop that would carry the token, while hops the redirect rule sends without
-// the token go out whatever the allow-list says.
+// TestRedirects covers the redirect rule (the token follows a redirect only
+// to the original host, never from https to http) with real servers and a
+// real http.Client following redirects, and that the caller's request is
+// never modified across them; and that the TLS rule and the allow-list
+// (Hosts, Allow) apply to the original request and to every hop that would
+// carry the token, while hops the redirect rule sends without the token go
+// out whatever the allow-list says.
 func TestRedirects(t *testing.T) {
 	tlsMain := newSite(t, true, false)
 	plainMain := newSite(t, false, false) // http://example.com: main host, but not after https

@@ -168,7 +168,8 @@ func (tc replayCase) check(t *testing.T, resp *http.Response, err error, sends [
 	}
 }
 
-// TestReplay covers behaviour 4.
+// TestReplay covers the rejection rule: which responses make the Transport
+// refresh and replay the request once, and which are returned as they are.
 func TestReplay(t *testing.T) {
 	status403 := func(r *http.Response) bool { return r.StatusCode == http.StatusForbidden }
 	any401 := func(r *http.Response) bool { return r.StatusCode == http.StatusUnauthorized }
@@ -239,7 +240,7 @@ func TestReplayOnce(t *testing.T) {
 	}
 }
 
-// TestReplayBurst covers behaviour 6: 50 concurrent requests rejected for the
+// TestReplayBurst checks that 50 concurrent requests rejected for the
 // same stale token make one refresh at the token endpoint, and each is
 // replayed once, with the new token.
 func TestReplayBurst(t *testing.T) {

@@ -109,7 +109,7 @@ func TestRoundTripUsesTokenContext(t *testing.T) {
 	}
 }
 
-// TestRoundTripDoesNotModifyRequest covers behaviour 1: the caller's request,
+// TestRoundTripDoesNotModifyRequest checks that the caller's request,
 // its Header map and value slices stay as they were, even when a later
 // RoundTripper misbehaves and edits the copy it gets.
 func TestRoundTripDoesNotModifyRequest(t *testing.T) {
@@ -237,7 +237,7 @@ func TestRoundTripBaseErrorClosesResponse(t *testing.T) {
 	}
 }
 
-// TestTransportFormatHasNoToken covers behaviour 7 for every fmt verb on a
+// TestTransportFormatHasNoToken checks that no fmt verb prints the token of a
 // Transport that has cached a header and whose Source prints its token under
 // %s (as oauth2.StaticTokenSource does).
 func TestTransportFormatHasNoToken(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 )
 
 func TestMain(m *testing.M) {

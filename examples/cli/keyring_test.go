@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 	"github.com/tokenkeeper/tokenkeeper/storage"
 )
 

@@ -14,7 +14,9 @@
 // TKCLI_CLIENT_ID are required; see `tkcli help`.
 //
 // Tokens are kept in the OS keyring (macOS Keychain, Windows Credential
-// Manager, the Secret Service on Linux). Where there is none (a server, a
+// Manager, the Secret Service on Linux), which keeps them from other users
+// and from copies of the disk, not from other programs of the same user
+// (see store.go for each OS). Where there is none (a server, a
 // container, a CI runner), tkcli says so and keeps them in an encrypted file
 // instead, whose key is a random 32-byte key in a 0600 file in the same
 // configuration directory (see store.go for what that protects against).

@@ -15,10 +15,24 @@ import (
 // Where tokens go.
 //
 // The OS keyring is the right place for a desktop user's refresh token:
-// only this user's session can read it, and on macOS and Windows only
-// after the user allowed this program. storage.Keyring keeps a random key
-// per account there and the token record, encrypted with it, in
-// DIR/keyring.
+// it keeps the token from other users of the machine and from a copy of
+// the disk or a backup, but no OS keyring keeps it from another program
+// running as the same user:
+//
+//   - macOS Keychain: the item is encrypted in the user's login keychain,
+//     but go-keyring creates it through /usr/bin/security without -T, so
+//     the application the item trusts is security itself and any process
+//     of the user can read it, without a prompt, while the keychain is
+//     unlocked.
+//   - Windows Credential Manager: the credential is encrypted with the
+//     user's logon secret (DPAPI), and any process of that user can read
+//     it; Windows has no per-application control.
+//   - Linux Secret Service: the collection is encrypted with the login
+//     password on disk, and while it is unlocked (normally the whole
+//     session) any process on the user's D-Bus session bus can read it.
+//
+// storage.Keyring keeps a random key per account there and the token
+// record, encrypted with it, in DIR/keyring.
 //
 // Without a keyring (a server over SSH, a container, CI), tkcli falls back
 // to storage.File: the record is AES-256-GCM encrypted in DIR/tokens with

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper/client"
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 	"github.com/tokenkeeper/tokenkeeper/storage"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 )
 
 // lockedBuffer is stdout, read by the test while run writes to it.

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkeeper/tokenkeeper/client"
-	"github.com/tokenkeeper/tokenkeeper/internal/oidctest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/oidctest"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 

@@ -1,0 +1,3 @@
+module github.com/tokenkeeper/tokenkeeper/tools
+
+go 1.26.0
