@@ -132,6 +132,7 @@ func (op *fakeOP) serveDiscovery(w http.ResponseWriter) {
 		"userinfo_endpoint":                     op.URL + "/userinfo",
 		"jwks_uri":                              op.URL + "/jwks",
 		"device_authorization_endpoint":         op.URL + "/device",
+		"end_session_endpoint":                  op.URL + "/logout",
 		"id_token_signing_alg_values_supported": []string{"RS256", "HS256", "none"},
 		"authorization_response_iss_parameter_supported": op.issParam,
 	}
