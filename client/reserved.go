@@ -37,7 +37,8 @@ func isReserved(key string) bool { return strings.HasPrefix(key, ReservedKeyPref
 // that must never be presented to the provider again: every refresh
 // token whose record was deleted from the store, which happens when the
 // provider declared it dead (package tokensource deletes the rejected
-// record) and on logout (it was revoked, or the user logged out).
+// record) and on logout (it was revoked, or the user logged out), and
+// every refresh token Account.Seed stored (it is seeded at most once).
 //
 // A fingerprint is HMAC-SHA256 of the account key and the token under a
 // random 32-byte salt kept in the same record; the token itself is never

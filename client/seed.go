@@ -85,10 +85,13 @@ func number(v any) (float64, bool) {
 // every start is safe, since later starts find the account's own, newer
 // tokens and leave them.
 //
-// A refresh token the account already lost (see [ErrDeadRefreshToken]) is
-// refused with an error matching ErrDeadRefreshToken and
-// [tokensource.ErrLoginRequired], without asking the provider: a seeded
-// dead token is presented at most once. An ID token is verified, except
+// A refresh token is seeded at most once per account: one the account
+// was seeded with before, or lost (see [ErrDeadRefreshToken]), is refused
+// with an error matching ErrDeadRefreshToken and
+// [tokensource.ErrLoginRequired], without asking the provider. So a
+// program that seeds the token in its configuration at every start
+// presents it at most once, even after the provider revoked the grant and
+// the account's record was deleted. An ID token is verified, except
 // for its expiry (a seeded one is often old); without an Issuer it is
 // dropped. Seed fails with [ErrLoginInProgress] while a login of the
 // account runs, and with [ErrUnsupported] on a service account.
@@ -138,8 +141,18 @@ func (a *Account) seed(ctx context.Context, tok *oauth2.Token, replace bool) (bo
 	if rec.TokenType == "" {
 		rec.TokenType = "Bearer"
 	}
-	if err := a.src.SetToken(ctx, rec); err != nil {
-		return true, fmt.Errorf("client: seed: saving the tokens failed (they are used from memory): %w", err)
+	setErr := a.src.SetToken(ctx, rec)
+	if !replace && rec.RefreshToken != "" {
+		// A refresh token is seeded at most once per account: once the
+		// account has lost it (rotated away, rejected, logged out), a
+		// later Seed of the same token, as every start of a program that
+		// keeps it in its configuration makes, is refused.
+		if err := a.c.book.markDead(ctx, a.key, rec.RefreshToken); err != nil {
+			a.c.log.Warn("client: recording the seeded refresh token failed", slog.String("key", a.key), slog.String("error", err.Error()))
+		}
+	}
+	if setErr != nil {
+		return true, fmt.Errorf("client: seed: saving the tokens failed (they are used from memory): %w", setErr)
 	}
 	a.c.indexSet(ctx, a.key, true)
 	a.c.log.Info("client: tokens seeded", slog.String("key", a.key), slog.Bool("refresh_token", rec.RefreshToken != ""))

@@ -118,3 +118,29 @@ func TestReservedKeys(t *testing.T) {
 		t.Error("Account with a reserved key: no error")
 	}
 }
+
+// TestSeedOncePerAccount: a program seeds the token of its configuration
+// at every start. The provider rotated it, then revoked the rotated one
+// and its record was deleted: seeding the original again is refused
+// without a request, though that token itself was never declared dead.
+func TestSeedOncePerAccount(t *testing.T) {
+	op := (&fakeOP{}).serve(t)
+	store := storage.NewMemory()
+	a := account(t, fakeClient(t, op, func(c *client.Config) { c.Store = store }))
+	orig := &oauth2.Token{AccessToken: "at-1", RefreshToken: "rt-original-canary", Expiry: time.Now().Add(time.Hour)}
+	if ok, err := a.Seed(t.Context(), orig); !ok || err != nil {
+		t.Fatalf("Seed: %t, %v", ok, err)
+	}
+	// What a rotation and a later rejection leave: the record is gone.
+	// The program starts again and seeds the same token.
+	store.Delete(t.Context(), a.Key())
+	a = account(t, fakeClient(t, op, func(c *client.Config) { c.Store = store }))
+	before := countTokenRequests(op)
+	ok, err := a.Seed(t.Context(), orig)
+	if ok || !errors.Is(err, client.ErrDeadRefreshToken) || !errors.Is(err, tokensource.ErrLoginRequired) {
+		t.Fatalf("second Seed of the same token: got %t, %v; want false and ErrDeadRefreshToken", ok, err)
+	}
+	if n := countTokenRequests(op) - before; n != 0 {
+		t.Errorf("got %d token requests, want 0", n)
+	}
+}

@@ -22,31 +22,41 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenkeeper/tokenkeeper/client"
 	"github.com/tokenkeeper/tokenkeeper/internal/tokentest"
 	"github.com/tokenkeeper/tokenkeeper/storage"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
-	"github.com/tokenkeeper/tokenkeeper/transport"
 )
 
 // newHTTPClient returns an http.Client whose requests carry conf's access
 // token for tok's account, refreshed before it expires, with every rotated
 // refresh token saved in store under key before use. tok seeds the store
-// only the first time: afterwards the stored token is newer than tok, whose
-// refresh token the provider has already replaced. Close the Source when
-// done.
-func newHTTPClient(ctx context.Context, conf *oauth2.Config, tok *oauth2.Token, store storage.Store, key string) (*http.Client, *tokensource.Source, error) {
-	src, err := tokensource.New(tokensource.Config{OAuth2: conf, Store: store, Key: key})
+// only the first time (Account.Seed): afterwards the stored token is newer
+// than tok, whose refresh token the provider has already replaced. Once
+// the provider has declared tok's refresh token dead, Seed refuses it with
+// client.ErrDeadRefreshToken (also tokensource.ErrLoginRequired) without
+// sending it again. Close the Client when done.
+func newHTTPClient(ctx context.Context, conf *oauth2.Config, tok *oauth2.Token, store storage.Store, key string) (*http.Client, *client.Client, error) {
+	c, err := client.New(ctx, client.Config{
+		ClientID:     conf.ClientID,
+		ClientSecret: conf.ClientSecret,
+		AuthStyle:    conf.Endpoint.AuthStyle,
+		Scopes:       conf.Scopes,
+		Endpoints:    client.Endpoints{Auth: conf.Endpoint.AuthURL, Token: conf.Endpoint.TokenURL},
+		Store:        store,
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err = src.Current(ctx); errors.Is(err, tokensource.ErrLoginRequired) { // nothing stored yet
-		err = src.SetToken(ctx, &storage.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
+	acct, err := c.Account(key)
+	if err == nil {
+		_, err = acct.Seed(ctx, tok)
 	}
 	if err != nil {
-		src.Close()
+		c.Close()
 		return nil, nil, err
 	}
-	return &http.Client{Transport: &transport.Transport{Source: src}}, src, nil
+	return acct.HTTPClient(), c, nil
 }
 
 func main() {
@@ -87,11 +97,11 @@ func run(ctx context.Context, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		hc, src, err := newHTTPClient(ctx, conf, tok, store, "alice")
+		hc, c, err := newHTTPClient(ctx, conf, tok, store, "alice")
 		if err != nil {
 			return err
 		}
-		defer src.Close()
+		defer c.Close()
 		if err := get(ctx, w, hc, name, srv.URL+"/resource"); err != nil {
 			return err
 		}
@@ -111,6 +121,20 @@ func run(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "%d refreshes, %d refused: the second run used the stored refresh token, not the stale one in the oauth2.Token\n", srv.Refreshes(), srv.Rejected())
 	if srv.Rejected() != 0 {
 		return errors.New("a refresh token was refused")
+	}
+
+	// The provider revokes the grant: the next refresh is refused, the
+	// dead record is deleted, and a later run seeding the same token is
+	// refused without sending it.
+	srv.RevokeAll()
+	srv.ExpireAccess()
+	err = process("third run, after the provider revoked the grant", 0)
+	fmt.Fprintf(w, "third run: login required: %v\n", errors.Is(err, tokensource.ErrLoginRequired))
+	before := srv.Requests()
+	err = process("fourth run, seeding the same oauth2.Token", 0)
+	fmt.Fprintf(w, "fourth run: refused before any request: %v (%d token requests)\n", errors.Is(err, client.ErrDeadRefreshToken), srv.Requests()-before)
+	if !errors.Is(err, client.ErrDeadRefreshToken) || srv.Requests() != before {
+		return fmt.Errorf("the dead refresh token was seeded again: %v", err)
 	}
 	return nil
 }

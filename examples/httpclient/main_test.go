@@ -11,7 +11,8 @@ import (
 // token through newHTTPClient's client, and the second run, given the same
 // (now stale) oauth2.Token, uses the stored rotated refresh token instead:
 // the fake provider, which revokes a token family when an old refresh
-// token comes back, refuses nothing.
+// token comes back, refuses nothing. After the provider revokes the grant,
+// seeding the same token again is refused before any request.
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), &out); err != nil {
@@ -23,5 +24,8 @@ func TestRun(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), " 0 refused") {
 		t.Error("a refresh token was refused")
+	}
+	if !strings.Contains(out.String(), "fourth run: refused before any request: true (0 token requests)") {
+		t.Error("the revoked grant's token was seeded and sent again")
 	}
 }
