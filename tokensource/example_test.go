@@ -29,11 +29,15 @@ func Example() {
 	access, refresh, _ := srv.Login() // the tokens an interactive login obtained
 
 	store := storage.NewMemory() // a real program uses storage.NewFile or storage.NewKeyring
+	// Events are delivered after the callers waiting for the refresh are
+	// released: this example waits for them on a channel to print them
+	// in order.
+	events := make(chan tokensource.Event, 8)
 	src, err := tokensource.New(tokensource.Config{
 		OAuth2:  &oauth2.Config{ClientID: "my-app", Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL()}},
 		Store:   store,
 		Key:     "alice",
-		OnEvent: func(ev tokensource.Event) { fmt.Println("event:", ev.Kind) },
+		OnEvent: func(ev tokensource.Event) { events <- ev },
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -53,6 +57,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println("event:", (<-events).Kind)
+	fmt.Println("event:", (<-events).Kind)
 	fmt.Println("new access token:", tok.AccessToken != access)
 
 	rec, err := store.Load(ctx, "alice")

@@ -75,7 +75,8 @@ func TestQuickstartWithIssuer(t *testing.T) {
 	for _, want := range []string{
 		"tokenkeeper quickstart against " + op.Issuer(),
 		"your browser opens the authorization URL",
-		"Could not open a browser; please open the URL above by hand.",
+		"Could not open a browser (", // the reason follows
+		"Please open this URL by hand:",
 		"✓ logged in as test-user",
 		"GET " + op.Endpoints().Userinfo + " → 200 OK (the API sees sub test-user)",
 		"rather than wait, refresh it now",

@@ -40,7 +40,7 @@ type pkgState struct {
 	running              bool
 	done                 bool
 	passed, failed, skip int
-	output               []string            // package-level output, printed if the package fails
+	output               []string            // package-level output (race reports included), printed if the package fails
 	tests                map[string][]string // output per running test, printed if it fails
 }
 
@@ -168,6 +168,15 @@ func (p *progress) testEvent(s *pkgState, ev event) {
 		s.tests[ev.Test] = append(s.tests[ev.Test], ev.Output)
 	case "pass":
 		s.passed++
+		// go test -json gives a race report to whichever test was
+		// announced last, which may pass: print it all the same, since the
+		// run fails (the racing test is marked failed elsewhere).
+		if out := s.tests[ev.Test]; slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "WARNING: DATA RACE") }) {
+			p.printf("RACE   %s %s (the report was in this test's output)", short(ev.Package), ev.Test)
+			for _, l := range out {
+				fmt.Fprint(p.w, "       ", l)
+			}
+		}
 		delete(s.tests, ev.Test)
 	case "skip":
 		s.skip++
@@ -205,10 +214,11 @@ func (p *progress) packageDone(s *pkgState, ev event) {
 	case ev.Action == "fail":
 		p.failedPkgs = append(p.failedPkgs, name)
 		p.printf("FAIL   %s (%s, %.1fs)", name, counts, ev.Elapsed)
-		if s.failed == 0 { // a build failure, a panic, a timeout, TestMain: say why
-			for _, l := range s.output {
-				fmt.Fprint(p.w, "       ", l)
-			}
+		// What no test claims says why: a build failure, a panic, a
+		// timeout, TestMain, or a race report (the race detector writes
+		// it outside any test's output).
+		for _, l := range s.output {
+			fmt.Fprint(p.w, "       ", l)
 		}
 	case ev.Action == "skip" || s.passed+s.skip+s.failed == 0:
 		p.noTests++
