@@ -92,7 +92,7 @@ func (s *Source) fly(f *flight, parent context.Context, rejected string) {
 	close(f.done)
 	s.wg.Done()
 	s.emitAll(r.events)
-	s.emitting.Done()
+	s.emitting.Add(-1)
 }
 
 // run is one refresh's working state, handed down the refresh path.

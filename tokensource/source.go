@@ -57,8 +57,9 @@ type Source struct {
 	wg      sync.WaitGroup // running refresh goroutines
 	// emitting counts refreshes whose events are being delivered; it is
 	// raised before their waiters are released, so a test can wait for
-	// the events of the call that just returned.
-	emitting sync.WaitGroup
+	// the events of the call that just returned. (A WaitGroup would not
+	// do: a background refresh may Add while a test Waits.)
+	emitting atomic.Int32
 }
 
 // New returns a Source for cfg. It does no I/O: the stored token is read by
