@@ -93,7 +93,9 @@ func (c *Client) checkResponse(q url.Values) (string, error) {
 		iss, sent := q["iss"]
 		switch {
 		case sent && (len(iss) != 1 || iss[0] != c.cfg.Issuer):
-			return "", kindf(ErrIssuerMismatch, "the authorization response comes from issuer %q", oauthwire.Sanitize(strings.Join(iss, " "), 200))
+			// The received value is not echoed: it is the sender's to
+			// choose, and may carry the login's state or nonce.
+			return "", kindf(ErrIssuerMismatch, "the authorization response comes from another issuer than %q", c.cfg.Issuer)
 		case !sent && c.issParam:
 			return "", kindf(ErrIssuerMismatch, "the authorization response has no iss parameter, which the provider always sends")
 		}
