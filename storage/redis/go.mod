@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tokenkeeper/tokenkeeper v0.0.0-00010101000000-000000000000
+	golang.org/x/oauth2 v0.37.0
 )
 
 require (
