@@ -270,12 +270,12 @@ func TestConfigValidate(t *testing.T) {
 	k := testKey(t)
 	for name, cfg := range map[string]redisstore.Config{
 		"no context timeouts": {Client: plain, Key: k},
-		"no client":      {Key: k},
-		"no key":         {Client: c},
-		"brace prefix":   {Client: c, Key: k, Prefix: "a{b"},
-		"tiny lease":     {Client: c, Key: k, LeaseTTL: time.Millisecond},
-		"negative":       {Client: c, Key: k, Timeout: -1},
-		"negative lease": {Client: c, Key: k, LeaseTTL: -time.Second},
+		"no client":           {Key: k},
+		"no key":              {Client: c},
+		"brace prefix":        {Client: c, Key: k, Prefix: "a{b"},
+		"tiny lease":          {Client: c, Key: k, LeaseTTL: time.Millisecond},
+		"negative":            {Client: c, Key: k, Timeout: -1},
+		"negative lease":      {Client: c, Key: k, LeaseTTL: -time.Second},
 	} {
 		if _, err := redisstore.New(cfg); err == nil {
 			t.Errorf("%s: New accepted it", name)
