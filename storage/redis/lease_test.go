@@ -189,16 +189,26 @@ func commands(t *testing.T, c *redis.Client) int {
 }
 
 // TestNoGoroutineLeak: every lease's renewal goroutine ends at Release,
-// including leases that were lost and waits that gave up.
+// at once, including leases that were lost and waits that gave up.
 func TestNoGoroutineLeak(t *testing.T) {
 	r := startRedis(t, false)
 	c := r.client(t)
-	s := newStore(t, r, redisstore.Config{Client: c, LeaseTTL: 60 * time.Millisecond})
+	fast := newStore(t, r, redisstore.Config{Client: c, LeaseTTL: 60 * time.Millisecond}) // renewals run
+	slow := newStore(t, r, redisstore.Config{Client: c, LeaseTTL: 3 * time.Second})       // the first renewal is 1 s away
 	ctx := context.Background()
-	warm, _ := s.LockLease(ctx, "warm") // the client's pool goroutines
+	warm, _ := fast.LockLease(ctx, "warm") // the client's pool goroutines
 	warm.Release()
+	held, err := slow.LockLease(ctx, "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
 	before := runtime.NumGoroutine()
 	for i := range 50 {
+		s := fast
+		if i%2 == 1 {
+			s = slow
+		}
 		l, err := s.LockLease(ctx, "acct")
 		if err != nil {
 			t.Fatal(err)
@@ -211,16 +221,13 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 		l.Release()
 		short, cancel := context.WithTimeout(ctx, time.Millisecond)
-		if l, err := s.LockLease(short, "held"); err == nil {
-			defer l.Release()
+		if _, err := s.LockLease(short, "held"); err == nil {
+			t.Fatal("got a held lock")
 		}
 		cancel()
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before+1 && time.Now().Before(deadline) { // +1: the lease on "held"
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+1 {
+	time.Sleep(100 * time.Millisecond)
+	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
