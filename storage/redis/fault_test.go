@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -67,26 +68,30 @@ func TestReplicasShareOneAccount(t *testing.T) {
 	}
 }
 
-// holdFirst is a token endpoint fault: the first token request is held,
-// unprocessed, until its client goes away; arrived is closed when it
-// arrives.
-func holdFirst(t *testing.T, srv *tokentest.Server) (arrived chan struct{}) {
+// holdFirst puts a token endpoint fault in front of srv: the first token
+// request is held, unprocessed, until its client goes away. It returns
+// the token URL to use and a channel closed when that request arrives.
+// (srv.Fault cannot be set once srv serves: the race detector sees no
+// order between that write and a handler started by another process's
+// request.)
+func holdFirst(t *testing.T, srv *tokentest.Server) (tokenURL string, arrived chan struct{}) {
 	arrived = make(chan struct{})
 	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) }) // before srv.Close, which waits for handlers
 	var n atomic.Int32
-	srv.Fault = func(w http.ResponseWriter, r *http.Request) bool {
-		if n.Add(1) != 1 {
-			return false
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" && n.Add(1) == 1 {
+			close(arrived)
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+			return
 		}
-		close(arrived)
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
-		return true
-	}
-	return arrived
+		srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	t.Cleanup(func() { close(stop) }) // before front.Close, which waits for handlers
+	return front.URL + "/token", arrived
 }
 
 // TestKilledHolder (fault test b): the lock holder is killed with SIGKILL
@@ -96,7 +101,7 @@ func TestKilledHolder(t *testing.T) {
 	r := startRedis(t, false)
 	srv := tokentest.NewServer()
 	t.Cleanup(srv.Close) // after the replicas are killed
-	arrived := holdFirst(t, srv)
+	tokenURL, arrived := holdFirst(t, srv)
 	s := parentStore(t, r)
 	seed(t, s, srv)
 	const ttl = time.Second
@@ -104,7 +109,7 @@ func TestKilledHolder(t *testing.T) {
 	// request's budget, RefreshTimeout: that, not LeaseTTL, bounds how
 	// long a holder killed mid-request blocks the others.
 	const budget = 3 * time.Second
-	e := replicaEnv{mode: "once", addr: r.Addr(), tokenURL: srv.TokenURL(), leaseTTL: ttl, refresh: budget}
+	e := replicaEnv{mode: "once", addr: r.Addr(), tokenURL: tokenURL, leaseTTL: ttl, refresh: budget}
 	a := startReplica(t, e)
 	select {
 	case <-arrived:
@@ -155,7 +160,8 @@ func TestStoppedHolder(t *testing.T) {
 					t.Fatalf("the holder said %q, want loaded", l)
 				}
 			} else {
-				arrived := holdFirst(t, srv)
+				tokenURL, arrived := holdFirst(t, srv)
+				e.tokenURL = tokenURL
 				a = startReplica(t, e)
 				select {
 				case <-arrived:
