@@ -35,7 +35,18 @@
 // [storage.Lease.Keep] renews it on demand (package tokensource calls it
 // right before each token request). Waiters poll with capped exponential
 // back-off and full jitter (at most [Config.MaxWait] between attempts),
-// honouring their ctx.
+// honouring their ctx. Polling rather than pub/sub or keyspace
+// notifications: those need a dedicated connection per waiter and
+// notify-keyspace-events in the server's configuration (often not
+// allowed on managed Redis), and an expired lease announces nothing, so a
+// poll would be needed anyway; a lock is held for one token request, and
+// a waiter sends about 25 commands a second at most.
+//
+// [storage.Lease.Keep] extends the lease to the duration asked for, so a
+// holder killed while its token request is in flight blocks the others
+// until what Keep asked for runs out (tokensource asks for its
+// RefreshTimeout, 30 s by default), not only LeaseTTL; a holder that
+// crashes at any other time blocks them for at most LeaseTTL.
 //
 // What a lease cannot rule out: a holder paused (GC, SIGSTOP, a frozen VM)
 // for longer than the lease, between a successful Keep and its request
@@ -43,6 +54,18 @@
 // Keep confirms the lease for at least tokensource's RefreshTimeout, so
 // only a pause longer than what is left of it opens the window; the
 // fenced Save then still refuses to replace a newer record.
+//
+// # Persistence
+//
+// Run Redis with persistence for the records (appendonly yes; with
+// appendfsync always no acknowledged rotation is lost). A Redis that
+// restarts empty has lost every record: package tokensource cannot tell
+// that from a logout by another replica, so each Source reports
+// tokensource.ErrLoginRequired (ReasonLoggedOut) at its next refresh and
+// never writes its in-memory copy back. A Redis that restarts with an
+// older copy (appendfsync everysec, a restored snapshot) may hold a
+// refresh token that was already rotated; with a provider that detects
+// reuse, the next refresh then ends the session.
 //
 // # Errors
 //
