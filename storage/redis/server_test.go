@@ -22,12 +22,13 @@ import (
 // redisServer is a redis-server process on a loopback port, in a
 // directory of its own, stopped by PID at the test's end.
 type redisServer struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	aof  bool
-	cmd  *exec.Cmd
+	t     testing.TB
+	bin   string
+	dir   string
+	port  int
+	aof   bool
+	extra []string // more redis-server arguments
+	cmd   *exec.Cmd
 }
 
 // redisBinary finds redis-server on PATH or in /usr/sbin. A test that
@@ -53,7 +54,13 @@ func redisBinary(t testing.TB) string {
 // (appendfsync always) when aof is set.
 func startRedis(t testing.TB, aof bool) *redisServer {
 	t.Helper()
-	r := &redisServer{t: t, bin: redisBinary(t), dir: t.TempDir(), port: freePort(t), aof: aof}
+	return startRedisWith(t, aof)
+}
+
+// startRedisWith is startRedis with more redis-server arguments.
+func startRedisWith(t testing.TB, aof bool, extra ...string) *redisServer {
+	t.Helper()
+	r := &redisServer{t: t, bin: redisBinary(t), dir: t.TempDir(), port: freePort(t), aof: aof, extra: extra}
 	r.start()
 	t.Cleanup(r.Kill)
 	return r
@@ -79,6 +86,7 @@ func (r *redisServer) start() {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	args = append(args, r.extra...)
 	r.cmd = exec.Command(r.bin, args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
