@@ -15,22 +15,24 @@ type lockingStore interface {
 	storage.Locker
 }
 
-// benchStores returns the Redis store (loopback redis-server, persistence
-// off) and the encrypted file store, under sub-benchmark names impl=...
-// so that benchstat -col /impl compares them.
+// benchStores returns the Redis store on a loopback redis-server with
+// persistence off (redis) and with AOF, appendfsync always (redis-aof),
+// and the encrypted file store (file), under sub-benchmark names
+// impl=... so that benchstat -col /impl compares them.
 func benchStores(b *testing.B) map[string]lockingStore {
 	r := startRedis(b, false)
+	aof := startRedis(b, true)
 	f, err := storage.NewFile(storage.FileConfig{Dir: filepath.Join(b.TempDir(), "s"), Key: testKey(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return map[string]lockingStore{"redis": newStore(b, r, redisstore.Config{}), "file": f}
+	return map[string]lockingStore{"redis": newStore(b, r, redisstore.Config{}), "redis-aof": newStore(b, aof, redisstore.Config{}), "file": f}
 }
 
 func BenchmarkStore(b *testing.B) {
 	ctx := context.Background()
-	for _, impl := range []string{"redis", "file"} {
-		stores := benchStores(b)
+	stores := benchStores(b)
+	for _, impl := range []string{"redis", "redis-aof", "file"} {
 		s := stores[impl]
 		if err := s.Save(ctx, "acct", secretToken(1)); err != nil {
 			b.Fatal(err)

@@ -67,6 +67,7 @@ func (s *Store) LockLease(ctx context.Context, key string) (storage.Lease, error
 	}
 	l := &lease{s: s, key: s.lockKey(key), owner: hex.EncodeToString(b[:]), done: make(chan struct{})}
 	var lastErr error
+	sent := false // an attempt may have reached Redis
 	for attempt := 0; ; attempt++ {
 		var got int64
 		err := s.call(ctx, "lock", func(ctx context.Context) (err error) {
@@ -79,8 +80,11 @@ func (s *Store) LockLease(ctx context.Context, key string) (storage.Lease, error
 			go l.renew(rctx)
 			return l, nil
 		}
-		if err != nil && ctx.Err() == nil {
-			lastErr = err
+		if err != nil {
+			sent = true
+			if ctx.Err() == nil {
+				lastErr = err
+			}
 		}
 		if ctx.Err() != nil {
 			break
@@ -95,8 +99,9 @@ func (s *Store) LockLease(ctx context.Context, key string) (storage.Lease, error
 			break
 		}
 	}
-	// An attempt may have succeeded unseen: free it, without ctx.
-	l.releaseKey(context.WithoutCancel(ctx))
+	if sent { // an attempt may have succeeded unseen: free it, without ctx
+		l.releaseKey(context.WithoutCancel(ctx))
+	}
 	if lastErr != nil {
 		return nil, fmt.Errorf("redisstore: lock: %w: %w (last error: %w)", storage.ErrLockTimeout, ctx.Err(), lastErr)
 	}
