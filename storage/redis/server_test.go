@@ -31,15 +31,20 @@ type redisServer struct {
 	cmd   *exec.Cmd
 }
 
-// redisBinary finds redis-server on PATH or in /usr/sbin. A test that
-// needs it fails when CI is set and skips otherwise.
+// redisBinary finds redis-server: $REDIS_SERVER if set (only there),
+// else on PATH or in /usr/sbin. A test that needs it fails when CI is set
+// and skips otherwise.
 func redisBinary(t testing.TB) string {
 	t.Helper()
+	candidates := []string{"/usr/sbin/redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server"}
 	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
+		candidates = append([]string{p}, candidates...)
 	}
-	for _, p := range []string{"/usr/sbin/redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
-		if _, err := os.Stat(p); err == nil {
+	if p := os.Getenv("REDIS_SERVER"); p != "" {
+		candidates = []string{p}
+	}
+	for _, p := range candidates {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 			return p
 		}
 	}
