@@ -304,6 +304,19 @@ func TestPrintsNoSecret(t *testing.T) {
 	slog.New(slog.NewTextHandler(&out, nil)).Info("m", "store", s)
 	j, _ := json.Marshal(struct{ S *redisstore.Store }{s})
 	out.Write(j)
+	r := startRedis(t, false)
+	ls := newStore(t, r, redisstore.Config{})
+	lease, err := ls.LockLease(context.Background(), "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	owner := r.client(t).Get(context.Background(), redisstore.LockKeyForTest(ls, "acct")).Val()
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
+		if p := fmt.Sprintf(verb, lease); strings.Contains(p, owner) || strings.Contains(p, fmt.Sprintf("%x", owner)) {
+			t.Errorf("%s of a lease reveals its owner token: %s", verb, p)
+		}
+	}
 	for _, secret := range []string{"REDIS-PASSWORD", "abababab", "ABABABAB", "q6urq6ur", "127.0.0.1:1"} {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("printed store reveals %q:\n%s", secret, out.String())
