@@ -115,7 +115,7 @@ func (s *Source) save(ctx context.Context, rec *storage.Token) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("tokensource: save %q: %w", s.cfg.Key, err)
+	return &StoreError{Op: "save", Key: s.cfg.Key, Err: err}
 }
 
 func (s *Source) eventFor(kind EventKind, rec *storage.Token, err error) Event {

@@ -85,6 +85,10 @@
 //	other 4xx codes, 3xx, malformed answers         *Error, not temporary, same schedule;
 //	                                                  a rotated refresh token in a refused
 //	                                                  200 is saved
+//	the store's lock or read fails (a shared        *StoreError, temporary (same schedule)
+//	  store unreachable), or its lease was lost       unless the record is unusable (wrong
+//	  before the request                              key, corrupt, rolled back): no
+//	                                                  request is sent without the lock
 //
 // Before a dead refresh token is reported, the store is read once more: a
 // newer record a peer saved while the request was out is adopted.

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
+	"github.com/tokenkeeper/tokenkeeper/storage"
 )
 
 // ErrLoginRequired matches, with errors.Is, every error that means the
@@ -34,6 +35,34 @@ var ErrInvalidClient = errors.New("tokensource: the token endpoint refused the c
 
 // ErrClosed is returned by a [Source] that needs to refresh after Close.
 var ErrClosed = errors.New("tokensource: source closed")
+
+// StoreError is a failure of the account's [storage.Store]: its lock, a
+// read, a write or a delete. Err is the store's error (stores keep secrets
+// out of their errors).
+type StoreError struct {
+	Op  string // "lock", "load", "save" or "delete"
+	Key string // the account's key
+	Err error
+}
+
+func (e StoreError) Error() string { return fmt.Sprintf("tokensource: %s %q: %v", e.Op, e.Key, e.Err) }
+
+// Unwrap returns the store's error.
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// Temporary reports whether trying again later may succeed: true for a
+// store that could not be reached, locked in time or written, false when
+// the record cannot be used as it is (a wrong key, a corrupt or rolled-back
+// record, insecure permissions, a record too big), which needs someone to
+// act.
+func (e *StoreError) Temporary() bool {
+	for _, permanent := range []error{storage.ErrWrongKey, storage.ErrCorrupt, storage.ErrUnsupportedVersion, storage.ErrInsecurePermissions, storage.ErrRolledBack, storage.ErrTooBig} {
+		if errors.Is(e.Err, permanent) {
+			return false
+		}
+	}
+	return true
+}
 
 // Reason says why an account must log in again.
 type Reason int

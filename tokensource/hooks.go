@@ -46,7 +46,7 @@ func (s *Source) exclusiveOr(ctx context.Context, unlocked bool, fn func(context
 	case err != nil && unlocked && ctx.Err() == nil:
 		s.log.Warn("tokensource: refreshing without the store's lock (Config.RefreshWithoutLock)", slog.String("key", s.cfg.Key), slog.String("error", err.Error()))
 	case err != nil:
-		return fmt.Errorf("tokensource: lock %q: %w", s.cfg.Key, err)
+		return &StoreError{Op: "lock", Key: s.cfg.Key, Err: err}
 	case lease != nil:
 		s.lease = lease
 		defer func() {

@@ -136,12 +136,9 @@ func TestUnreachableStore(t *testing.T) {
 				time.Sleep(2 * time.Minute) // expired
 				tok, err := src.Token()
 				if !without {
-					var te *Error
-					if err == nil {
-						t.Fatalf("got %v without the lock, want a temporary error", tok)
-					}
-					if errors.As(err, &te) && !te.Temporary() || errors.Is(err, ErrLoginRequired) {
-						t.Fatalf("got %v, want a temporary error", err)
+					var se *StoreError
+					if !errors.As(err, &se) || !se.Temporary() || !errors.Is(err, errUnreachable) || errors.Is(err, ErrLoginRequired) {
+						t.Fatalf("got %v, %v without the lock, want a temporary *StoreError wrapping the store's error", tok, err)
 					}
 					if n := p.requests(); n != 1 {
 						t.Fatalf("got %d token requests without the lock, want 1 (the first refresh)", n)
@@ -160,5 +157,26 @@ func TestUnreachableStore(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// A store whose record cannot be used (here: corrupt) gives a *StoreError
+// that is not temporary: someone must act; waiting will not help.
+func TestStoreErrorTemporary(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{errUnreachable, true},
+		{storage.ErrLockTimeout, true},
+		{storage.ErrCorrupt, false},
+		{storage.ErrWrongKey, false},
+		{storage.ErrRolledBack, false},
+		{storage.ErrInsecurePermissions, false},
+	} {
+		se := &StoreError{Op: "load", Key: "k", Err: fmt.Errorf("wrapped: %w", tt.err)}
+		if got := se.Temporary(); got != tt.want {
+			t.Errorf("Temporary() of a StoreError wrapping %v = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package tokensource
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -155,7 +154,7 @@ func (s *Source) load(ctx context.Context) (*storage.Token, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: load %q: %w", s.cfg.Key, err)
+		return nil, &StoreError{Op: "load", Key: s.cfg.Key, Err: err}
 	}
 	return rec, nil
 }

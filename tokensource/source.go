@@ -3,7 +3,6 @@ package tokensource
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -190,7 +189,7 @@ func (s *Source) Current(ctx context.Context) (*storage.Token, error) {
 		return nil, &LoginRequiredError{Reason: ReasonNoToken}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: load %q: %w", s.cfg.Key, err)
+		return nil, &StoreError{Op: "load", Key: s.cfg.Key, Err: err}
 	}
 	return rec, nil
 }
@@ -265,7 +264,7 @@ func (s *Source) Forget(ctx context.Context) error {
 			s.publish(deadEntry(&LoginRequiredError{Reason: ReasonLoggedOut}, rec, s.version()))
 		}
 		if err != nil {
-			return fmt.Errorf("tokensource: delete %q: %w", s.cfg.Key, err)
+			return &StoreError{Op: "delete", Key: s.cfg.Key, Err: err}
 		}
 		return nil
 	})
