@@ -10,6 +10,8 @@ require (
 	golang.org/x/oauth2 v0.37.0
 )
 
+require go.uber.org/atomic v1.12.0 // indirect
+
 require (
 	github.com/bmatcuk/doublestar/v4 v4.10.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -24,7 +26,9 @@ require (
 	github.com/gorilla/securecookie v1.1.2 // indirect
 	github.com/muhlemmer/gu v0.3.1 // indirect
 	github.com/muhlemmer/httpforwarded v0.1.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/rs/cors v1.11.1 // indirect
+	github.com/tokenkeeper/tokenkeeper/storage/redis v0.0.0
 	github.com/zalando/go-keyring v0.2.8 // indirect
 	github.com/zitadel/schema v1.3.2 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
@@ -38,3 +42,5 @@ require (
 
 // The SDK from this checkout, also when go.work is not used (GOWORK=off).
 replace github.com/tokenkeeper/tokenkeeper => ../
+
+replace github.com/tokenkeeper/tokenkeeper/storage/redis => ../storage/redis

@@ -57,6 +57,7 @@ type config struct {
 	scopes                         []string
 	apiURL                         string
 	tokenDir                       string
+	redisURL                       string // "": tokens in the encrypted files of tokenDir
 	account                        string
 	interval                       time.Duration
 	listen                         string
@@ -70,12 +71,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		scopes:       strings.Fields(getenv("SERVICE_SCOPES")),
 		apiURL:       getenv("SERVICE_API_URL"),
 		tokenDir:     getenv("SERVICE_TOKEN_DIR"),
+		redisURL:     getenv("SERVICE_REDIS_URL"),
 		account:      or(getenv("SERVICE_ACCOUNT"), "delegated"),
 		listen:       or(getenv("SERVICE_LISTEN"), "127.0.0.1:8080"),
 		interval:     30 * time.Second,
 	}
 	var missing []string
-	for name, v := range map[string]string{"SERVICE_ISSUER": c.issuer, "SERVICE_CLIENT_ID": c.clientID, "SERVICE_TOKEN_DIR": c.tokenDir} {
+	store := c.tokenDir
+	if c.redisURL != "" {
+		store = c.redisURL
+	}
+	for name, v := range map[string]string{"SERVICE_ISSUER": c.issuer, "SERVICE_CLIENT_ID": c.clientID, "SERVICE_TOKEN_DIR or SERVICE_REDIS_URL": store} {
 		if v == "" {
 			missing = append(missing, name)
 		}
@@ -109,10 +115,20 @@ func run(ctx context.Context, args []string, logw io.Writer) int {
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	fs.SetOutput(logw)
 	login := fs.Bool("login", false, "log the account in with the device flow, store its tokens and exit")
+	redisURL := fs.String("redis", "", "share the account's tokens with the service's other replicas through Redis at this URL (redis:// or rediss://; default $SERVICE_REDIS_URL)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := loadConfig(os.Getenv)
+	getenv := os.Getenv
+	if *redisURL != "" {
+		getenv = func(k string) string {
+			if k == "SERVICE_REDIS_URL" {
+				return *redisURL
+			}
+			return os.Getenv(k)
+		}
+	}
+	cfg, err := loadConfig(getenv)
 	if err != nil {
 		log.Error("configuration: " + err.Error())
 		return 2

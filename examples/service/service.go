@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tokenkeeper/tokenkeeper/client"
 	"github.com/tokenkeeper/tokenkeeper/storage"
+	redisstore "github.com/tokenkeeper/tokenkeeper/storage/redis"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 	"github.com/tokenkeeper/tokenkeeper/transport"
 )
@@ -26,6 +28,7 @@ type service struct {
 	acct   *client.Account
 	api    *http.Client // adds the account's Bearer token
 	health *health
+	redis  *redis.Client // with SERVICE_REDIS_URL; nil otherwise
 }
 
 func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, error) {
@@ -35,11 +38,11 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	if err != nil {
 		return nil, fmt.Errorf("%w (generate one with: openssl rand -hex 32)", err)
 	}
-	store, err := storage.NewFile(storage.FileConfig{Dir: cfg.tokenDir, Key: key})
+	s := &service{cfg: cfg, log: log, health: &health{account: cfg.account}}
+	store, err := s.openStore(key)
 	if err != nil {
 		return nil, err
 	}
-	s := &service{cfg: cfg, log: log, health: &health{account: cfg.account}}
 	s.c, err = client.New(ctx, client.Config{
 		Issuer:       cfg.issuer,
 		ClientID:     cfg.clientID,
@@ -68,7 +71,33 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 
 // close stops background refreshes; the newest token is already saved (or
 // saved now, if a save had failed).
-func (s *service) close() { s.c.Close() }
+func (s *service) close() {
+	s.c.Close()
+	if s.redis != nil {
+		s.redis.Close()
+	}
+}
+
+// openStore opens where the account's tokens live: Redis, shared by every
+// replica (one refresh cluster-wide, fenced writes, encrypted with key),
+// or the encrypted files of one machine.
+func (s *service) openStore(key storage.FileKey) (storage.Store, error) {
+	if s.cfg.redisURL == "" {
+		return storage.NewFile(storage.FileConfig{Dir: s.cfg.tokenDir, Key: key})
+	}
+	opts, err := redis.ParseURL(s.cfg.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("SERVICE_REDIS_URL: %w", err)
+	}
+	opts.ContextTimeoutEnabled = true // go-redis honours deadlines only then
+	s.redis = redis.NewClient(opts)
+	store, err := redisstore.New(redisstore.Config{Client: s.redis, Key: key, Prefix: "service:"})
+	if err != nil {
+		s.redis.Close()
+		return nil, err
+	}
+	return store, nil
+}
 
 // login logs the account in with the device flow: an operator approves
 // the code from any browser.
