@@ -1,4 +1,4 @@
-// Command cli (tkcli) is a small command-line app that stays logged in to an
+// Command tkcli is a small command-line app that stays logged in to an
 // OpenID Provider the way gh or gcloud do, built on tokenkeeper:
 //
 //	tkcli login              log in with the system browser (loopback redirect, PKCE)
@@ -9,7 +9,8 @@
 //	tkcli get URL            GET URL with the access token and print the response body
 //	tkcli logout             revoke the tokens at the provider and delete them
 //
-// Build it with `go build -o tkcli ./examples/cli`. Configuration comes from
+// Install it with `go install github.com/tokenkeeper/tokenkeeper/examples/tkcli@latest`
+// (or build it with `go build ./examples/tkcli`). Configuration comes from
 // flags or environment variables (flags win): TKCLI_ISSUER and
 // TKCLI_CLIENT_ID are required; see `tkcli help`.
 //
