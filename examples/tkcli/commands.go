@@ -33,11 +33,15 @@ func (a *app) open(ctx context.Context, cfg *config) (*session, error) {
 		Scopes:          cfg.scopes,
 		NoOfflineAccess: cfg.noOffline,
 		AuthParams:      cfg.authParams,
+		HTTPClient:      a.httpClient,
 	}
 	// The account key is the Client's DefaultKey, "client-id@issuer",
 	// which the store needs before the Client exists: compute it the
 	// same way.
 	key := cfg.clientID + "@" + cfg.issuer
+	if cfg.account != "" {
+		key = cfg.account
+	}
 	st, where, notice, err := a.openStore(ctx, cfg, key)
 	if err != nil {
 		return nil, err
@@ -155,25 +159,18 @@ func refreshState(have bool, expiry, now time.Time) string {
 	}
 }
 
-// token prints an access token valid for at least cfg.minValid (or fresh
-// from the provider), and nothing else, for scripts.
+// token prints an access token valid for at least cfg.minValid, capped at
+// half the token's lifetime (or fresh from the provider), and nothing else,
+// for scripts.
 func (a *app) token(ctx context.Context, cfg *config) error {
 	s, err := a.open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.c.Close()
-	src := s.acct.TokenSource()
-	tok, err := src.TokenContext(ctx)
+	tok, err := freshToken(ctx, s.acct.TokenSource(), cfg.minValid)
 	if err != nil {
 		return err
-	}
-	if !tok.Expiry.IsZero() && time.Until(tok.Expiry) < cfg.minValid {
-		// Too close to expiry for a script that is about to use it:
-		// replace it now rather than hand it out.
-		if tok, err = src.RefreshRejected(ctx, tok); err != nil {
-			return err
-		}
 	}
 	_, err = fmt.Fprintln(a.stdout, tok.AccessToken)
 	return err

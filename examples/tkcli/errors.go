@@ -21,6 +21,9 @@ func (a *app) report(err error) int {
 	if err == nil {
 		return exitOK
 	}
+	if errors.As(err, new(dockerError)) {
+		return exitFailure // reported on stdout, where docker reads it
+	}
 	msg, code := explain(err)
 	fmt.Fprintf(a.stderr, "%s: %s\n", progName, msg)
 	return code
