@@ -34,7 +34,10 @@ func explain(err error) (string, int) {
 	login := "run `" + progName + " login`"
 	var lre *tokensource.LoginRequiredError
 	var ue usageError
+	var une *unrenewableError
 	switch {
+	case errors.As(err, &une):
+		return une.Error() + " — " + login, exitLoginFirst
 	case errors.As(err, &ue):
 		return ue.Error(), exitUsage
 	case errors.As(err, &lre):
