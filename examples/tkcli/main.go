@@ -28,9 +28,15 @@
 // instead, whose key is a random 32-byte key in a 0600 file in the same
 // configuration directory (see store.go for what that protects against).
 //
-// Exit codes: 0 success, 1 failure, 2 bad usage, 4 not logged in (run
-// `tkcli login`). No command prints a token, except `token`, whose purpose
-// it is, and no error shows a stack trace.
+// Exit codes: 0 success, 1 failure (docker-credential's protocol errors
+// too), 2 bad usage, 4 not logged in (run `tkcli login`), which status also
+// returns when the login cannot be renewed. No command prints a token,
+// except `token` and the credential helpers, in their protocol's field, and
+// no error shows a stack trace. SIGTERM ends a command as Ctrl-C does.
+//
+// The credential helpers (kubectl.go, gitcred.go, dockercred.go) make no
+// network request while the stored access token is valid for --min-valid
+// (default 1m, capped at half the token's lifetime).
 package main
 
 import (
