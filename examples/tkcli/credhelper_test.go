@@ -156,3 +156,40 @@ func TestStatusRefreshed(t *testing.T) {
 	tkcli(t, app{}, env, "token").want(t, exitOK)
 	tkcli(t, app{}, env, "status").want(t, exitOK, "refreshed since without a login")
 }
+
+// TestKubectlLogin: kubectl's plugin logs in only when kubectl says the
+// session is interactive, and shows no token outside the ExecCredential.
+func TestKubectlLogin(t *testing.T) {
+	op := startOP(t, oidctest.Options{})
+	env := map[string]string{
+		"TKCLI_ISSUER":    op.Issuer(),
+		"TKCLI_CLIENT_ID": op.NativeClient(),
+		"TKCLI_DIR":       t.TempDir(),
+		"TKCLI_STORE":     "file",
+	}
+	browser := op.Browser(oidctest.DefaultUsername, oidctest.DefaultPassword)
+	info := func(interactive string) map[string]string {
+		e := map[string]string{"KUBERNETES_EXEC_INFO": `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":` + interactive + `}}`}
+		for k, v := range env {
+			e[k] = v
+		}
+		return e
+	}
+	r := tkcli(t, app{openBrowser: browser}, info("false"), "kubectl")
+	r.want(t, exitLoginFirst, "tkcli: you are not logged in — run `tkcli login`")
+	if r.stdout != "" || op.TokenRequests("authorization_code") != 0 {
+		t.Errorf("not interactive: got output %q or a login, want neither", r.stdout)
+	}
+
+	r = tkcli(t, app{openBrowser: browser}, info("true"), "kubectl")
+	r.want(t, exitOK, "you are not logged in; logging in to "+op.Issuer(), `"kind": "ExecCredential"`)
+	rec := storedRecord(t, env, op.NativeClient()+"@"+op.Issuer())
+	if !strings.Contains(r.stdout, `"token": "`+rec.AccessToken+`"`) {
+		t.Error("the ExecCredential lacks the new access token")
+	}
+	for _, secret := range []string{rec.AccessToken, rec.RefreshToken, rec.IDToken} {
+		if strings.Contains(r.stderr, secret) {
+			t.Fatalf("stderr holds a token:\n%s", r.stderr)
+		}
+	}
+}
