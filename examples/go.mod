@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/coreos/go-oidc/v3 v3.21.0
+	github.com/docker/docker-credential-helpers v0.9.13
 	github.com/go-jose/go-jose/v4 v4.1.4
 	github.com/tokenkeeper/tokenkeeper v0.0.0
 	github.com/zitadel/oidc/v3 v3.49.2

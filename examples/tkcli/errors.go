@@ -21,6 +21,9 @@ func (a *app) report(err error) int {
 	if err == nil {
 		return exitOK
 	}
+	if errors.As(err, new(dockerError)) {
+		return exitFailure // reported on stdout, where docker reads it
+	}
 	msg, code := explain(err)
 	fmt.Fprintf(a.stderr, "%s: %s\n", progName, msg)
 	return code
@@ -31,7 +34,10 @@ func explain(err error) (string, int) {
 	login := "run `" + progName + " login`"
 	var lre *tokensource.LoginRequiredError
 	var ue usageError
+	var une *unrenewableError
 	switch {
+	case errors.As(err, &une):
+		return une.Error() + " — " + login, exitLoginFirst
 	case errors.As(err, &ue):
 		return ue.Error(), exitUsage
 	case errors.As(err, &lre):

@@ -83,12 +83,15 @@ func tkcli(t *testing.T, a app, env map[string]string, args ...string) result {
 	code := a.run(ctx, args)
 	r := result{code, stdout.String(), stderr.String()}
 	shown := r.stdout
-	if len(args) > 0 && args[0] == "token" && code == 0 {
+	if len(args) > 0 && printsToken[args[0]] && code == 0 {
 		shown = "(a token, not logged)\n"
 	}
 	t.Logf("tkcli %s → %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, shown, r.stderr)
 	return r
 }
+
+// printsToken names the commands whose output holds a token.
+var printsToken = map[string]bool{"token": true, "kubectl": true, "git-credential": true, "docker-credential": true}
 
 // want checks a result's exit code and that its output has each string.
 func (r result) want(t *testing.T, code int, in ...string) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper/client"
+	"github.com/tokenkeeper/tokenkeeper/storage"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
@@ -33,11 +34,15 @@ func (a *app) open(ctx context.Context, cfg *config) (*session, error) {
 		Scopes:          cfg.scopes,
 		NoOfflineAccess: cfg.noOffline,
 		AuthParams:      cfg.authParams,
+		HTTPClient:      a.httpClient,
 	}
 	// The account key is the Client's DefaultKey, "client-id@issuer",
 	// which the store needs before the Client exists: compute it the
 	// same way.
 	key := cfg.clientID + "@" + cfg.issuer
+	if cfg.account != "" {
+		key = cfg.account
+	}
 	st, where, notice, err := a.openStore(ctx, cfg, key)
 	if err != nil {
 		return nil, err
@@ -106,6 +111,10 @@ func (a *app) loginDevice(ctx context.Context, acct *client.Account) error {
 	return err
 }
 
+// status prints who is logged in and the state of the tokens, without a
+// network request. It fails with an *unrenewableError (exit code 4) when
+// the next command would need a login: the access token expired and there
+// is no refresh token, or the refresh token expired.
 func (a *app) status(ctx context.Context, cfg *config) error {
 	s, err := a.open(ctx, cfg)
 	if err != nil {
@@ -120,17 +129,23 @@ func (a *app) status(ctx context.Context, cfg *config) error {
 	now := time.Now()
 	fmt.Fprintf(w, "Logged in to %s as %s\n", cfg.issuer, who(ctx, s.acct))
 	fmt.Fprintf(w, "  Client:         %s\n", cfg.clientID)
+	if cfg.account != "" {
+		fmt.Fprintf(w, "  Account:        %s\n", cfg.account)
+	}
+	accessExpired := !rec.Expiry.IsZero() && !rec.Expiry.After(now)
 	switch left := rec.Expiry.Sub(now); {
 	case rec.Expiry.IsZero():
 		fmt.Fprintf(w, "  Access token:   no expiry announced\n")
 	case left > 0:
 		fmt.Fprintf(w, "  Access token:   valid for %s (until %s)\n", short(left), clock(rec.Expiry))
-	default:
+	case rec.RefreshToken != "":
 		fmt.Fprintf(w, "  Access token:   expired %s ago; the next command refreshes it\n", short(-left))
+	default:
+		fmt.Fprintf(w, "  Access token:   expired %s ago\n", short(-left))
 	}
 	fmt.Fprintf(w, "  Refresh token:  %s\n", refreshState(rec.RefreshToken != "", rec.RefreshExpiry, now))
 	if !rec.AuthTime.IsZero() {
-		fmt.Fprintf(w, "  Session age:    %s (logged in at %s; refreshed since without a login)\n", short(now.Sub(rec.AuthTime)), clock(rec.AuthTime))
+		fmt.Fprintf(w, "  Session age:    %s (logged in at %s%s)\n", short(now.Sub(rec.AuthTime)), clock(rec.AuthTime), refreshedNote(rec, now))
 	}
 	if rec.Scope != "" {
 		fmt.Fprintf(w, "  Scopes:         %s\n", rec.Scope)
@@ -139,9 +154,38 @@ func (a *app) status(ctx context.Context, cfg *config) error {
 	if s.notice != "" {
 		fmt.Fprintf(w, "  (no OS keyring is available here)\n")
 	}
+	switch refreshExpired := !rec.RefreshExpiry.IsZero() && !rec.RefreshExpiry.After(now); {
+	case rec.RefreshToken != "" && refreshExpired:
+		return &unrenewableError{why: "the refresh token expired"}
+	case rec.RefreshToken == "" && accessExpired:
+		return &unrenewableError{why: "the access token expired and there is no refresh token"}
+	}
 	return nil
 }
 
+// refreshedNote says that the tokens were refreshed since the login, when
+// the access token (or, for an opaque one, the ID token) was issued more
+// than a second after it, and nothing when that is not known.
+func refreshedNote(rec *storage.Token, now time.Time) string {
+	issued, _ := jwtTimes(rec.AccessToken)
+	if issued.IsZero() {
+		issued, _ = jwtTimes(rec.IDToken)
+	}
+	if issued.After(rec.AuthTime.Add(time.Second)) && !issued.After(now.Add(time.Minute)) {
+		return "; refreshed since without a login"
+	}
+	return ""
+}
+
+// unrenewableError is status's answer for a session that needs a login:
+// exit code 4, as for a command that needs one.
+type unrenewableError struct{ why string }
+
+func (e *unrenewableError) Error() string {
+	return "your login has expired and cannot be renewed (" + e.why + ")"
+}
+
+// refreshState describes the refresh token.
 func refreshState(have bool, expiry, now time.Time) string {
 	switch {
 	case !have:
@@ -155,25 +199,18 @@ func refreshState(have bool, expiry, now time.Time) string {
 	}
 }
 
-// token prints an access token valid for at least cfg.minValid (or fresh
-// from the provider), and nothing else, for scripts.
+// token prints an access token valid for at least cfg.minValid, capped at
+// half the token's lifetime (or fresh from the provider), and nothing else,
+// for scripts.
 func (a *app) token(ctx context.Context, cfg *config) error {
 	s, err := a.open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.c.Close()
-	src := s.acct.TokenSource()
-	tok, err := src.TokenContext(ctx)
+	tok, err := freshToken(ctx, s.acct.TokenSource(), cfg.minValid)
 	if err != nil {
 		return err
-	}
-	if !tok.Expiry.IsZero() && time.Until(tok.Expiry) < cfg.minValid {
-		// Too close to expiry for a script that is about to use it:
-		// replace it now rather than hand it out.
-		if tok, err = src.RefreshRejected(ctx, tok); err != nil {
-			return err
-		}
 	}
 	_, err = fmt.Fprintln(a.stdout, tok.AccessToken)
 	return err

@@ -1,4 +1,4 @@
-// Command cli (tkcli) is a small command-line app that stays logged in to an
+// Command tkcli is a small command-line app that stays logged in to an
 // OpenID Provider the way gh or gcloud do, built on tokenkeeper:
 //
 //	tkcli login              log in with the system browser (loopback redirect, PKCE)
@@ -9,7 +9,14 @@
 //	tkcli get URL            GET URL with the access token and print the response body
 //	tkcli logout             revoke the tokens at the provider and delete them
 //
-// Build it with `go build -o tkcli ./examples/cli`. Configuration comes from
+// and, as a credential helper that hands the access token to other tools:
+//
+//	tkcli kubectl            kubectl's exec credential plugin (an ExecCredential; --id-token for the ID token)
+//	tkcli git-credential     git's credential helper (get, store, erase) for the hosts named by --host
+//	tkcli docker-credential  Docker's credential helper (get, list, store, erase); also run as docker-credential-tkcli
+//
+// Install it with `go install github.com/tokenkeeper/tokenkeeper/examples/tkcli@latest`
+// (or build it with `go build ./examples/tkcli`). Configuration comes from
 // flags or environment variables (flags win): TKCLI_ISSUER and
 // TKCLI_CLIENT_ID are required; see `tkcli help`.
 //
@@ -21,9 +28,15 @@
 // instead, whose key is a random 32-byte key in a 0600 file in the same
 // configuration directory (see store.go for what that protects against).
 //
-// Exit codes: 0 success, 1 failure, 2 bad usage, 4 not logged in (run
-// `tkcli login`). No command prints a token, except `token`, whose purpose
-// it is, and no error shows a stack trace.
+// Exit codes: 0 success, 1 failure (docker-credential's protocol errors
+// too), 2 bad usage, 4 not logged in (run `tkcli login`), which status also
+// returns when the login cannot be renewed. No command prints a token,
+// except `token` and the credential helpers, in their protocol's field, and
+// no error shows a stack trace. SIGTERM ends a command as Ctrl-C does.
+//
+// The credential helpers (kubectl.go, gitcred.go, dockercred.go) make no
+// network request while the stored access token is valid for --min-valid
+// (default 1m, capped at half the token's lifetime).
 package main
 
 import (
@@ -31,8 +44,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
+	"syscall"
 
 	"github.com/tokenkeeper/tokenkeeper/storage"
 )
@@ -48,22 +64,41 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	// SIGTERM (kill, a container stopping, a tool timing out its
+	// helper) ends a command the way Ctrl-C does.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, commandLine(os.Args[0], os.Args[1:]), os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }
 
-// run runs one tkcli command with args (os.Args[1:]) and returns its exit
-// code. getenv supplies the environment (os.Getenv in main).
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+// dockerHelperPrefix starts the names Docker gives its credential helpers:
+// "credHelpers": {"registry": "tkcli"} runs docker-credential-tkcli.
+const dockerHelperPrefix = "docker-credential-"
+
+// commandLine returns tkcli's arguments for a program run as argv0 with
+// args: run as docker-credential-NAME, it is `tkcli docker-credential`.
+func commandLine(argv0 string, args []string) []string {
+	// Either separator: a Windows path may reach a program built elsewhere.
+	name := strings.TrimSuffix(argv0[strings.LastIndexAny(argv0, `/\`)+1:], ".exe")
+	if strings.HasPrefix(name, dockerHelperPrefix) {
+		return append([]string{"docker-credential"}, args...)
+	}
+	return args
+}
+
+// run runs one tkcli command with args (os.Args[1:], or commandLine's) and
+// returns its exit code. getenv supplies the environment (os.Getenv in
+// main); stdin is read only by the credential helpers.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	return a.run(ctx, args)
 }
 
 // app is one invocation of tkcli: everything a command touches comes from
 // here, so tests run commands in-process.
 type app struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
@@ -71,6 +106,20 @@ type app struct {
 	openBrowser func(ctx context.Context, url string) error
 	// newKeyring opens the keyring store; nil: storage.NewKeyring.
 	newKeyring func(storage.KeyringConfig) (storage.Store, error)
+	// httpClient makes the requests to the provider; nil: the client
+	// package's default.
+	httpClient *http.Client
+	// credentialSource returns the credential helpers' token; nil: the
+	// account's (a.credential). Tests of the protocols set it.
+	credentialSource credentialFunc
+}
+
+// credentials returns the credential source of the helpers for cfg.
+func (a *app) credentials(cfg *config) credentialFunc {
+	if a.credentialSource != nil {
+		return a.credentialSource
+	}
+	return a.credentialFor(cfg)
 }
 
 // run dispatches args to a command. A panic is reported as one line, not a
@@ -116,6 +165,10 @@ var commands = map[string]func(*app, context.Context, *config) error{
 	"token":  (*app).token,
 	"get":    (*app).get,
 	"logout": (*app).logout,
+
+	"kubectl":           (*app).kubectl,
+	"git-credential":    (*app).gitCredential,
+	"docker-credential": (*app).dockerCredential,
 }
 
 func (a *app) usage(w io.Writer) {
@@ -128,6 +181,13 @@ Usage:
   %[1]s get URL
   %[1]s logout
 
+Credential helpers (each prints a token for the tool that runs it):
+  %[1]s kubectl [--id-token]                     kubectl's exec plugin ($KUBERNETES_EXEC_INFO)
+  %[1]s git-credential --host HOST get|store|erase  git's credential helper ($TKCLI_GIT_HOSTS)
+  %[1]s docker-credential --registry R get|list|store|erase
+                                                 Docker's credential helper ($TKCLI_DOCKER_REGISTRIES);
+                                                 also run as docker-credential-%[1]s
+
 Every command takes these flags; each defaults to an environment variable:
   --issuer URL        $TKCLI_ISSUER           the provider's issuer URL (required)
   --client-id ID      $TKCLI_CLIENT_ID        a native (public) client registered there (required)
@@ -139,8 +199,10 @@ Every command takes these flags; each defaults to an environment variable:
   --dir DIR           $TKCLI_DIR              where files go (default: <user config dir>/%[1]s)
   --key-file PATH     $TKCLI_KEY_FILE         the encrypted file store's key (default: DIR/file.key, created 0600)
                       $TKCLI_KEYRING_SERVICE  the service name of the keyring entries (default: %[1]s)
+  --account KEY       $TKCLI_ACCOUNT          the account (default: CLIENT_ID@ISSUER)
 
 Run '%[1]s COMMAND -h' for a command's own flags.
-Exit codes: 0 ok, 1 failure, 2 bad usage, 4 not logged in.
+Exit codes: 0 ok, 1 failure, 2 bad usage, 4 not logged in (or, for status, the
+login cannot be renewed).
 `, progName)
 }

@@ -25,13 +25,21 @@ type config struct {
 	dir            string
 	keyFile        string
 	keyringService string
+	account        string // the account's key; "" is clientID@issuer
 
 	// Command flags.
 	device    bool          // login
 	noBrowser bool          // login
 	port      int           // login
-	minValid  time.Duration // token
-	args      []string      // positional arguments
+	minValid  time.Duration // token and the credential helpers
+	idToken   bool          // kubectl
+
+	gitHosts       []string // git-credential: the hosts it answers for
+	gitUsername    string   // git-credential
+	registries     []string // docker-credential: the registries it answers for
+	dockerUsername string   // docker-credential
+
+	args []string // positional arguments
 }
 
 // errHelp is returned by parse after printing a command's help.
@@ -59,18 +67,35 @@ func (a *app) parse(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.store, "store", or(env("TKCLI_STORE"), "auto"), "auto, keyring or file ($TKCLI_STORE)")
 	fs.StringVar(&c.dir, "dir", env("TKCLI_DIR"), "directory for tkcli's files ($TKCLI_DIR)")
 	fs.StringVar(&c.keyFile, "key-file", env("TKCLI_KEY_FILE"), "key of the encrypted file store ($TKCLI_KEY_FILE)")
+	fs.StringVar(&c.account, "account", env("TKCLI_ACCOUNT"), "the account's key, as login stored it (default: CLIENT_ID@ISSUER) ($TKCLI_ACCOUNT)")
 	switch cmd {
-	case "login":
+	case "login", "kubectl":
 		fs.BoolVar(&c.device, "device", false, "log in with a code on another device (no browser here)")
 		fs.BoolVar(&c.noBrowser, "no-browser", false, "print the login URL instead of opening a browser")
 		fs.IntVar(&c.port, "port", 0, "loopback port for the browser's redirect (0: any free port)")
-	case "token":
-		fs.DurationVar(&c.minValid, "min-valid", time.Minute, "refresh first if the token expires sooner than this")
+	}
+	switch cmd {
+	case "token", "kubectl", "git-credential", "docker-credential":
+		fs.DurationVar(&c.minValid, "min-valid", time.Minute, "refresh first if the token expires sooner than this (at most half its lifetime)")
+	}
+	var hosts, registries listFlag
+	hosts.set(env("TKCLI_GIT_HOSTS"))
+	registries.set(env("TKCLI_DOCKER_REGISTRIES"))
+	switch cmd {
+	case "kubectl":
+		fs.BoolVar(&c.idToken, "id-token", false, "hand out the ID token instead of the access token")
+	case "git-credential":
+		fs.Var(&hosts, "host", "a host (host[:port]) to answer for; repeat or separate with commas ($TKCLI_GIT_HOSTS)")
+		fs.StringVar(&c.gitUsername, "username", or(env("TKCLI_GIT_USERNAME"), "oauth2"), "the username given to git ($TKCLI_GIT_USERNAME)")
+	case "docker-credential":
+		fs.Var(&registries, "registry", "a registry (host[:port]) to answer for; repeat or separate with commas ($TKCLI_DOCKER_REGISTRIES)")
+		fs.StringVar(&c.dockerUsername, "username", or(env("TKCLI_DOCKER_USERNAME"), "oauth2"), "the username given to docker ($TKCLI_DOCKER_USERNAME)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	c.args = fs.Args()
+	c.gitHosts, c.registries = hosts.list, registries.list
 	c.scopes = strings.Fields(strings.ReplaceAll(scopes, ",", " "))
 	if c.authParams, err = parseParams(params); err != nil {
 		return nil, err
@@ -88,8 +113,14 @@ func (c *config) validate(cmd string) error {
 		return errors.New("--device and --no-browser do not go together")
 	case cmd == "get" && len(c.args) != 1:
 		return errors.New("usage: " + progName + " get URL")
-	case cmd != "get" && len(c.args) != 0:
+	case cmd == "git-credential" && len(c.args) != 1:
+		return errors.New("usage: " + progName + " git-credential --host HOST get|store|erase")
+	case cmd == "docker-credential" && len(c.args) != 1:
+		return errors.New("usage: docker-credential-" + progName + " get|list|store|erase|version")
+	case cmd != "get" && cmd != "git-credential" && cmd != "docker-credential" && len(c.args) != 0:
 		return fmt.Errorf("unexpected argument %q", c.args[0])
+	case strings.ContainsAny(c.gitUsername, "\n\r\x00"):
+		return errors.New("--username: a git username cannot hold a line break")
 	}
 	if c.dir == "" {
 		base, err := os.UserConfigDir()
@@ -102,6 +133,28 @@ func (c *config) validate(cmd string) error {
 		c.keyFile = filepath.Join(c.dir, "file.key")
 	}
 	return nil
+}
+
+// listFlag is a flag of values that may be repeated and separated by
+// commas or spaces; the first use on the command line replaces the
+// environment's list.
+type listFlag struct {
+	list    []string
+	flagSet bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.list, ",") }
+
+func (l *listFlag) Set(s string) error {
+	if !l.flagSet {
+		l.list, l.flagSet = nil, true
+	}
+	l.set(s)
+	return nil
+}
+
+func (l *listFlag) set(s string) {
+	l.list = append(l.list, strings.Fields(strings.ReplaceAll(s, ",", " "))...)
 }
 
 // parseParams parses "k=v,k2=v2".

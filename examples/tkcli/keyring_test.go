@@ -62,7 +62,7 @@ func TestKeyring(t *testing.T) {
 		if os.Getenv("TOKENKEEPER_REQUIRE_KEYRING") == "1" {
 			t.Fatalf("TOKENKEEPER_REQUIRE_KEYRING=1 but there is no usable OS keyring: %v", err)
 		}
-		t.Skipf("no usable OS keyring (%v); run with: .ci/with-secret-service go test ./examples/cli/", err)
+		t.Skipf("no usable OS keyring (%v); run with: .ci/with-secret-service go test ./examples/tkcli/", err)
 	}
 
 	op := startOP(t, oidctest.Options{})
