@@ -107,6 +107,15 @@ func (a *ClientAssertion) validate() error {
 	return err
 }
 
+// Alg returns the JWS algorithm a signs with: Algorithm, or the default
+// for its key. It fails when Signer is nil, its key is of an unsupported
+// type (the error wraps [ErrUnsupportedKey]), or Algorithm does not fit
+// the key: use it to check a ClientAssertion before use.
+func (a *ClientAssertion) Alg() (string, error) {
+	alg, err := a.algorithm()
+	return string(alg), err
+}
+
 // Sign returns a new client assertion for clientID: a JWT signed with
 // a.Signer whose iss and sub are clientID, whose aud is a.Audience or,
 // when that is empty, audience, issued at now and valid for

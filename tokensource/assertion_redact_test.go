@@ -90,6 +90,10 @@ func TestClientAssertionNotInErrors(t *testing.T) {
 	if !strings.Contains(out.String(), "bad assertion") {
 		t.Fatalf("sanity: the echoed description is not in the output: %s", out.String())
 	}
+	// A JWT's header starts with {"alg": whatever the output cuts.
+	if strings.Contains(out.String(), "eyJhbGciOi") {
+		t.Errorf("an assertion leaked into the output:\n%s", out.String())
+	}
 	for _, a := range sent {
 		// The signature alone is as good as a leak of the whole.
 		sig := a[strings.LastIndex(a, ".")+1:]
