@@ -200,3 +200,78 @@ func (s recordingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts
 	}
 	return sig, err
 }
+
+// TestClientAssertionServiceAccount: a service account needs no secret
+// with ClientAuth: its client credentials requests carry the assertion.
+func TestClientAssertionServiceAccount(t *testing.T) {
+	op := serveAssertionOP(t, otherKey().Public(), "RS256")
+	op.set(func(op *fakeOP) {
+		op.token = func(form url.Values) (int, any) {
+			return 200, map[string]any{"access_token": "svc-at", "token_type": "Bearer", "expires_in": 3600}
+		}
+	})
+	c := fakeClient(t, op.fakeOP, func(cfg *client.Config) {
+		cfg.ClientAuth = &tokensource.ClientAssertion{Signer: otherKey(), KeyID: "client-key"}
+	})
+	svc, err := c.ServiceAccount("svc")
+	if err != nil {
+		t.Fatalf("ServiceAccount: got %v, want an account", err)
+	}
+	tok, err := svc.TokenSource().TokenContext(t.Context())
+	if err != nil || tok.AccessToken != "svc-at" {
+		t.Fatalf("got %v, %v; want svc-at", tok, err)
+	}
+	if got := op.check.Accepted(); got != 1 {
+		t.Errorf("got %d assertions accepted, want 1", got)
+	}
+}
+
+// TestClientAssertionConfig: a Config with ClientAuth prints no key, and
+// one whose key cannot sign is refused by New.
+func TestClientAssertionConfig(t *testing.T) {
+	k := otherKey()
+	cfg := client.Config{Issuer: "https://op.example", ClientID: "app", ClientAuth: &tokensource.ClientAssertion{Signer: k, KeyID: "kid-9"}}
+	out := formats(cfg) + formats(&cfg)
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out += string(j)
+	if !strings.Contains(out, "kid-9") {
+		t.Errorf("sanity: the key ID is not shown: %s", out)
+	}
+	if strings.Contains(out, k.D.String()) || strings.Contains(out, k.Primes[0].String()) {
+		t.Errorf("the private key leaked: %s", out)
+	}
+	for _, ca := range []*tokensource.ClientAssertion{{}, {Signer: k, Algorithm: "ES256"}} {
+		bad := client.Config{Endpoints: client.Endpoints{Token: "https://op.example/token"}, ClientID: "app", ClientAuth: ca}
+		if _, err := client.New(t.Context(), bad); err == nil {
+			t.Errorf("New with ClientAuth %v: got no error, want one", ca)
+		}
+	}
+}
+
+// TestClientAssertionAudienceWithoutIssuer: without an Issuer the default
+// audience is the token endpoint URL, at the revocation endpoint too.
+func TestClientAssertionAudienceWithoutIssuer(t *testing.T) {
+	op := serveAssertionOP(t, otherKey().Public(), "RS256")
+	op.check.Audience = op.URL + "/token"
+	op.set(func(op *fakeOP) {
+		op.token = func(form url.Values) (int, any) { return 200, tokenResponse("at-p", "rt-p", "") }
+	})
+	c := newClient(t, client.Config{
+		ClientID:   fakeClientID,
+		Endpoints:  client.Endpoints{Token: op.URL + "/token", Revocation: op.URL + "/revoke"},
+		ClientAuth: &tokensource.ClientAssertion{Signer: otherKey(), KeyID: "client-key"},
+	})
+	a := account(t, c)
+	if err := a.LoginPassword(t.Context(), "user", "pw"); err != nil {
+		t.Fatalf("LoginPassword: got %v, want a login", err)
+	}
+	if err := a.Logout(t.Context()); err != nil {
+		t.Fatalf("Logout: got %v, want both tokens revoked", err)
+	}
+	if got := op.check.Accepted(); got != 3 {
+		t.Errorf("got %d assertions accepted, want 3", got)
+	}
+}
