@@ -40,6 +40,7 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 	oc := c.oauth // copy
 	cfg := tokensource.Config{
 		OAuth2:         &oc,
+		ClientAuth:     c.auth,
 		Store:          c.tsStore,
 		Key:            key,
 		HTTPClient:     c.hc,

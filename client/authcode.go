@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
-	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
 // newAuthRequest builds an authorization request (RFC 6749 §4.1.1) with
@@ -130,7 +129,7 @@ func (a *Account) redeem(ctx context.Context, req *AuthRequest, code string) err
 		"redirect_uri":  {req.RedirectURI},
 		"code_verifier": {req.Verifier},
 	}
-	t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
+	t, err := a.c.exchange(ctx, form)
 	if err != nil {
 		return fmt.Errorf("client: exchanging the authorization code: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
+
 	"github.com/tokenkeeper/tokenkeeper/storage"
 )
 
@@ -23,12 +25,13 @@ import (
 type Client struct {
 	cfg      Config // as given to New, copied; never modified
 	ep       Endpoints
-	oauth    oauth2.Config // endpoints, credentials and login scopes; never modified
-	hc       *http.Client  // for every request (tokensource copies it for token requests)
-	post     *http.Client  // hc that never follows redirects: for requests with credentials
-	get      *http.Client  // hc that follows only same-origin redirects: discovery and JWKS
-	store    storage.Store // Config.Store, or a new Memory
-	tsStore  storage.Store // store wrapped so that deleted refresh tokens are booked dead
+	oauth    oauth2.Config                // endpoints, credentials and login scopes; never modified
+	auth     *tokensource.ClientAssertion // Config.ClientAuth with its audience set; nil: none; never modified
+	hc       *http.Client                 // for every request (tokensource copies it for token requests)
+	post     *http.Client                 // hc that never follows redirects: for requests with credentials
+	get      *http.Client                 // hc that follows only same-origin redirects: discovery and JWKS
+	store    storage.Store                // Config.Store, or a new Memory
+	tsStore  storage.Store                // store wrapped so that deleted refresh tokens are booked dead
 	book     *deadBook
 	log      *slog.Logger
 	ids      *idVerifier // nil without an Issuer
@@ -98,6 +101,16 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		c.bgStop()
 		return nil, errors.New("client: the provider has no token endpoint")
 	}
+	if cfg.ClientAuth != nil {
+		ca := *cfg.ClientAuth
+		if ca.Audience == "" {
+			ca.Audience = cfg.Issuer
+		}
+		if ca.Audience == "" {
+			ca.Audience = c.ep.Token
+		}
+		c.auth = &ca
+	}
 	c.oauth = oauth2.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
@@ -149,8 +162,8 @@ func (c *Client) Account(key string) (*Account, error) {
 // it needs one, with the same caching and single refresh as a user
 // account. Every call with the same key returns the same *Account.
 func (c *Client) ServiceAccount(key string) (*Account, error) {
-	if c.cfg.ClientSecret == "" {
-		return nil, errors.New("client: a service account needs Config.ClientSecret")
+	if c.cfg.ClientSecret == "" && c.cfg.ClientAuth == nil {
+		return nil, errors.New("client: a service account needs Config.ClientSecret or Config.ClientAuth")
 	}
 	return c.account(key, true)
 }

@@ -49,6 +49,14 @@ type Config struct {
 	// (client_secret_post). Zero (AuthStyleAutoDetect): HTTP Basic when
 	// there is a secret, client_id in the form otherwise.
 	AuthStyle oauth2.AuthStyle
+	// ClientAuth, if not nil, authenticates the confidential client with
+	// private_key_jwt (OpenID Connect Core §9, RFC 7523 §2.2) at the token,
+	// device authorization and revocation endpoints: a fresh signed
+	// assertion with every request. ClientSecret and AuthStyle are then
+	// not used. Its Audience "" means the Issuer, or without one the token
+	// endpoint URL. New copies it; its Signer is shared and must be safe
+	// for concurrent use. nil: ClientSecret, or a public client.
+	ClientAuth *tokensource.ClientAssertion
 
 	// Scopes are requested in addition to "openid" (with an Issuer) and
 	// "offline_access" (unless NoOfflineAccess). A service account
@@ -152,6 +160,11 @@ func (c *Config) validate() error {
 	if c.Issuer != "" {
 		if err := checkURL(c.Issuer); err != nil {
 			return fmt.Errorf("client: Config.Issuer: %w", err)
+		}
+	}
+	if c.ClientAuth != nil {
+		if _, err := c.ClientAuth.Alg(); err != nil {
+			return fmt.Errorf("client: Config.ClientAuth: %w", err)
 		}
 	}
 	if err := c.Endpoints.check(); err != nil {
@@ -310,8 +323,12 @@ func (c Config) String() string {
 	if c.ClientSecret != "" {
 		secret = "[REDACTED]"
 	}
-	return fmt.Sprintf("client.Config{Issuer:%q TokenURL:%q ClientID:%q ClientSecret:%q AuthStyle:%d Scopes:%q NoOfflineAccess:%t}",
-		c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, c.AuthStyle, c.Scopes, c.NoOfflineAccess)
+	auth := "nil"
+	if c.ClientAuth != nil {
+		auth = c.ClientAuth.String()
+	}
+	return fmt.Sprintf("client.Config{Issuer:%q TokenURL:%q ClientID:%q ClientSecret:%q ClientAuth:%s AuthStyle:%d Scopes:%q NoOfflineAccess:%t}",
+		c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, auth, c.AuthStyle, c.Scopes, c.NoOfflineAccess)
 }
 
 // Format implements fmt.Formatter: every verb prints String, so the client
@@ -325,17 +342,21 @@ func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 // without the hooks, store and clients, which have no JSON form): slog's
 // JSON handler uses it for a Config nested in a logged value.
 func (c Config) MarshalJSON() ([]byte, error) {
-	secret := ""
+	secret, auth := "", ""
 	if c.ClientSecret != "" {
 		secret = "[REDACTED]"
+	}
+	if c.ClientAuth != nil {
+		auth = c.ClientAuth.String()
 	}
 	return json.Marshal(struct {
 		Issuer       string   `json:"issuer,omitempty"`
 		TokenURL     string   `json:"token_url,omitempty"`
 		ClientID     string   `json:"client_id"`
 		ClientSecret string   `json:"client_secret,omitempty"`
+		ClientAuth   string   `json:"client_auth,omitempty"`
 		Scopes       []string `json:"scopes,omitempty"`
-	}{c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, c.Scopes})
+	}{c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, auth, c.Scopes})
 }
 
 // redactURL returns raw without its query, fragment and user info.

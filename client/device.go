@@ -138,12 +138,12 @@ func printDeviceCode(dc DeviceCode) {
 // deviceAuthorization requests a device code (RFC 8628 §3.1).
 func (c *Client) deviceAuthorization(ctx context.Context) (*deviceAuth, error) {
 	form := url.Values{"scope": {strings.Join(c.oauth.Scopes, " ")}}
-	status, body, err := c.postForm(ctx, c.ep.DeviceAuth, form)
+	status, body, secrets, err := c.postForm(ctx, c.ep.DeviceAuth, form)
 	if err != nil {
 		return nil, &EndpointError{Endpoint: "device authorization", Err: err}
 	}
 	if status != http.StatusOK {
-		return nil, endpointError("device authorization", status, body, c.formSecrets(form)...)
+		return nil, endpointError("device authorization", status, body, secrets...)
 	}
 	var da deviceAuth
 	if err := json.Unmarshal(body, &da); err != nil {
@@ -201,7 +201,7 @@ func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCo
 		if !a.c.now().Before(dc.ExpiresAt) {
 			return kindf(ErrDeviceCodeExpired, "the user did not approve the login in time")
 		}
-		t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
+		t, err := a.c.exchange(ctx, form)
 		if err == nil {
 			return a.finishLogin(ctx, "device_code", t, "", false)
 		}

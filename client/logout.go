@@ -172,14 +172,14 @@ func (c *Client) revokeAll(ctx context.Context, rec *storage.Token) error {
 // failure: it expires by itself.
 func (c *Client) revoke(ctx context.Context, token, hint string) error {
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	status, body, err := c.postForm(ctx, c.ep.Revocation, form)
+	status, body, secrets, err := c.postForm(ctx, c.ep.Revocation, form)
 	if err != nil {
 		return &EndpointError{Endpoint: "revocation", Err: err}
 	}
 	if status == http.StatusOK {
 		return nil
 	}
-	e := endpointError("revocation", status, body, c.formSecrets(form)...)
+	e := endpointError("revocation", status, body, secrets...)
 	if hint == "access_token" && e.Code == "unsupported_token_type" {
 		return nil
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-
-	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
 // LoginPassword logs the account in with the resource owner password
@@ -36,7 +34,7 @@ func (a *Account) LoginPassword(ctx context.Context, username, password string) 
 		"password":   {password},
 		"scope":      {strings.Join(a.c.oauth.Scopes, " ")},
 	}
-	t, err := tokensource.Exchange(ctx, a.c.hc, &a.c.oauth, form)
+	t, err := a.c.exchange(ctx, form)
 	if err != nil {
 		return fmt.Errorf("client: password login: %w", err)
 	}

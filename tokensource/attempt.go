@@ -60,7 +60,7 @@ func (s *Source) post(r *run, form url.Values) (*storage.Token, error) {
 	}
 	ctx, cancel := r.answer(s.cfg.RefreshTimeout)
 	defer cancel()
-	t, err := exchange(ctx, s.hc, s.cfg.OAuth2, form, s.clock())
+	t, err := exchange(ctx, s.hc, s.cfg.OAuth2, s.cfg.ClientAuth, form, s.clock())
 	var te *Error
 	r.counted = err != nil && errors.As(err, &te) && te.Temporary()
 	if r.counted {

@@ -46,6 +46,14 @@ type Config struct {
 	// uses Basic when there is a secret). A public client leaves
 	// ClientSecret empty. Scopes are sent only with GrantClientCredentials.
 	OAuth2 *oauth2.Config
+	// ClientAuth, if not nil, authenticates the client at the token
+	// endpoint with private_key_jwt (see [ClientAssertion]): a fresh signed
+	// assertion with every request, attempts and retries included, whose
+	// default audience is the token endpoint URL. OAuth2.ClientSecret and
+	// AuthStyle are then not used, and OAuth2.ClientID is required. nil:
+	// OAuth2's secret, or a public client. New copies it; the Signer is
+	// shared and must be safe for concurrent use.
+	ClientAuth *ClientAssertion
 
 	// Store persists the account's tokens. nil: a new [storage.Memory].
 	// A Store that is also a [storage.Locker] makes refreshes of the
@@ -131,6 +139,14 @@ func (c *Config) validate() error {
 	}
 	if c.OAuth2.ClientID == "" && c.Grant == GrantClientCredentials {
 		return errors.New("tokensource: GrantClientCredentials needs Config.OAuth2.ClientID")
+	}
+	if c.ClientAuth != nil {
+		if c.OAuth2.ClientID == "" {
+			return errors.New("tokensource: Config.ClientAuth needs Config.OAuth2.ClientID")
+		}
+		if err := c.ClientAuth.validate(); err != nil {
+			return err
+		}
 	}
 	if c.Grant != GrantRefreshToken && c.Grant != GrantClientCredentials {
 		return fmt.Errorf("tokensource: unknown Grant %d", c.Grant)

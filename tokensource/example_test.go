@@ -2,6 +2,9 @@ package tokensource_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -215,4 +218,33 @@ func ExampleExchange() {
 	// Output:
 	// Bearer true 1h0m0s
 	// invalid_grant temporary: false
+}
+
+// A service authenticates with a private key instead of a client secret
+// (private_key_jwt): every token request carries a fresh signed assertion.
+func ExampleClientAssertion() {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // in practice: LoadClientAssertion, or a KMS crypto.Signer
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := tokentest.NewServer()
+	defer srv.Close()
+	srv.Assertion = &tokentest.AssertionChecker{Key: key.Public(), Alg: "ES256", KeyID: "key-1", ClientID: "my-service", Audience: srv.TokenURL()}
+
+	auth := &tokensource.ClientAssertion{Signer: key, KeyID: "key-1"}
+	alg, _ := auth.Alg()
+	src, err := tokensource.New(tokensource.Config{
+		OAuth2:     &oauth2.Config{ClientID: "my-service", Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL()}},
+		ClientAuth: auth,
+		Grant:      tokensource.GrantClientCredentials,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.TokenContext(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(alg, "assertions accepted:", srv.Assertion.Accepted())
+	// Output: ES256 assertions accepted: 1
 }

@@ -33,23 +33,53 @@ var errRedirect = errors.New("token endpoint answered with a redirect, which is 
 // authorization code, device, password and client credentials grants.
 //
 // hc nil means a client with a 30 s timeout; redirects are never followed.
-// Every failure is an [*Error]. Exchange does not retry.
+// Every failure is an [*Error]. Exchange does not retry. It is
+// [ExchangeWith] with only an HTTP client.
 func Exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, form url.Values) (*storage.Token, error) {
+	return ExchangeWith(ctx, c, form, ExchangeOptions{HTTPClient: hc})
+}
+
+// ExchangeOptions are the optional parameters of [ExchangeWith]. The zero
+// value is the default client and the client authentication of the
+// oauth2.Config.
+type ExchangeOptions struct {
+	// HTTPClient sends the request. nil: a client with a 30 s timeout.
+	// Redirects are never followed.
+	HTTPClient *http.Client
+	// ClientAuth, if not nil, authenticates the client with a fresh
+	// private_key_jwt assertion (see [ClientAssertion]) instead of the
+	// oauth2.Config's ClientSecret, which is then not sent. Its default
+	// audience is the token endpoint URL.
+	ClientAuth *ClientAssertion
+	// Now returns the current time, for the assertion and the lifetimes.
+	// nil: time.Now.
+	Now func() time.Time
+}
+
+// ExchangeWith is [Exchange] with options: it sends one token request
+// with form to c's token endpoint and returns what the endpoint issued.
+// Every failure is an [*Error]; a client assertion that cannot be made
+// fails before any request is sent.
+func ExchangeWith(ctx context.Context, c *oauth2.Config, form url.Values, o ExchangeOptions) (*storage.Token, error) {
 	if c == nil {
 		return nil, errors.New("tokensource: Exchange: nil oauth2.Config")
 	}
 	if err := checkEndpoint(c.Endpoint.TokenURL); err != nil {
 		return nil, fmt.Errorf("tokensource: token endpoint: %w", err)
 	}
-	return exchange(ctx, noRedirects(hc), c, form, time.Now())
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	return exchange(ctx, noRedirects(o.HTTPClient), c, o.ClientAuth, form, now())
 }
 
-func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, form url.Values, now time.Time) (*storage.Token, error) {
-	req, err := newTokenRequest(ctx, c, form)
+func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, auth *ClientAssertion, form url.Values, now time.Time) (*storage.Token, error) {
+	req, sent, err := newTokenRequest(ctx, c, auth, form, now)
 	if err != nil {
 		return nil, err
 	}
-	secrets := requestSecrets(c, form)
+	secrets := requestSecrets(c, sent)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, &Error{Err: oauthwire.ScrubError(err, secrets...), netFail: true}
@@ -83,13 +113,21 @@ func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, form url.V
 	return record(t, now), nil
 }
 
-func newTokenRequest(ctx context.Context, c *oauth2.Config, form url.Values) (*http.Request, error) {
-	v := make(url.Values, len(form)+2)
+// newTokenRequest builds the token request and returns it with the form it
+// sends. With auth the client authenticates with a fresh assertion and its
+// secret is not sent.
+func newTokenRequest(ctx context.Context, c *oauth2.Config, auth *ClientAssertion, form url.Values, now time.Time) (*http.Request, url.Values, error) {
+	v := make(url.Values, len(form)+3)
 	for k, vs := range form {
 		v[k] = vs
 	}
-	basic := c.ClientSecret != "" && c.Endpoint.AuthStyle != oauth2.AuthStyleInParams
-	if !basic {
+	basic := auth == nil && c.ClientSecret != "" && c.Endpoint.AuthStyle != oauth2.AuthStyleInParams
+	switch {
+	case auth != nil:
+		if err := auth.AuthenticateForm(v, c.ClientID, c.Endpoint.TokenURL, now); err != nil {
+			return nil, nil, &Error{Err: err}
+		}
+	case !basic:
 		if c.ClientID != "" {
 			v.Set("client_id", c.ClientID)
 		}
@@ -99,7 +137,7 @@ func newTokenRequest(ctx context.Context, c *oauth2.Config, form url.Values) (*h
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint.TokenURL, strings.NewReader(v.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token request: %w", err)
+		return nil, nil, fmt.Errorf("tokensource: token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -107,12 +145,13 @@ func newTokenRequest(ctx context.Context, c *oauth2.Config, form url.Values) (*h
 		// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic.
 		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
 	}
-	return req, nil
+	return req, v, nil
 }
 
 // requestSecrets lists what a token request carries that must never be
 // echoed back into an error: the client secret (also as HTTP Basic
-// credentials) and every grant secret.
+// credentials), the client assertion and every grant secret. form is what
+// was sent.
 func requestSecrets(c *oauth2.Config, form url.Values) []string {
 	s := []string{c.ClientSecret, oauthwire.BasicCredentials(c.ClientID, c.ClientSecret)}
 	for _, k := range []string{"refresh_token", "code", "code_verifier", "password", "device_code", "client_assertion", "subject_token"} {

@@ -15,8 +15,12 @@ func (c Config) String() string {
 			secret = "[REDACTED]"
 		}
 	}
-	return fmt.Sprintf("tokensource.Config{TokenURL:%q ClientID:%q ClientSecret:%q Key:%q Grant:%d RefreshBefore:%v RefreshTimeout:%v MaxSessionAge:%v}",
-		url, id, secret, c.Key, c.Grant, c.RefreshBefore, c.RefreshTimeout, c.MaxSessionAge)
+	auth := "nil"
+	if c.ClientAuth != nil {
+		auth = c.ClientAuth.String()
+	}
+	return fmt.Sprintf("tokensource.Config{TokenURL:%q ClientID:%q ClientSecret:%q ClientAuth:%s Key:%q Grant:%d RefreshBefore:%v RefreshTimeout:%v MaxSessionAge:%v}",
+		url, id, secret, auth, c.Key, c.Grant, c.RefreshBefore, c.RefreshTimeout, c.MaxSessionAge)
 }
 
 // Format implements fmt.Formatter: every verb prints String, so the client

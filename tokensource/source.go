@@ -69,6 +69,10 @@ func New(cfg Config) (*Source, error) {
 	}
 	oc := *cfg.OAuth2 // copy: the caller's Config may change later
 	cfg.OAuth2 = &oc
+	if cfg.ClientAuth != nil {
+		ca := *cfg.ClientAuth // the Signer is shared, the rest copied
+		cfg.ClientAuth = &ca
+	}
 	if cfg.Key == "" {
 		cfg.Key = DefaultKey
 	}

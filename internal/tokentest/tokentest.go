@@ -32,6 +32,11 @@ type Server struct {
 	// ClientID and ClientSecret, when set, must authenticate every token
 	// request (HTTP Basic or in the body); otherwise invalid_client.
 	ClientID, ClientSecret string
+	// Assertion, if not nil, must authenticate every token request with
+	// private_key_jwt instead (checked before Fault, so that every
+	// request's jti counts); otherwise invalid_client, whose description
+	// says why.
+	Assertion *AssertionChecker
 	// Delay is how long the token endpoint waits before answering.
 	Delay time.Duration
 	// Fault, if not nil, is called first for every token request; if it
@@ -153,6 +158,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.Assertion != nil {
+		if err := r.ParseForm(); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "POST a form")
+			return
+		}
+		if err := s.Assertion.Check(r); err != nil {
+			writeError(w, http.StatusUnauthorized, "invalid_client", "client assertion: "+err.Error())
+			return
+		}
+	}
 	if s.Fault != nil && s.Fault(w, r) {
 		return
 	}
@@ -180,7 +195,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) clientOK(r *http.Request) bool {
-	if s.ClientID == "" {
+	if s.ClientID == "" || s.Assertion != nil {
 		return true
 	}
 	id, secret, ok := r.BasicAuth()
