@@ -43,7 +43,7 @@ func (a *app) open(ctx context.Context, cfg *config) (*session, error) {
 	if cfg.account != "" {
 		key = cfg.account
 	}
-	st, where, notice, err := a.openStore(ctx, cfg, key)
+	st, where, notice, err := a.openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -35,8 +35,8 @@ func TestKeyringFallback(t *testing.T) {
 		newKeyring:  func(storage.KeyringConfig) (storage.Store, error) { return noKeyring{}, nil },
 	}
 	tkcli(t, a, env, "login").want(t, exitOK,
-		"No OS keyring is available here (storage: no OS keyring available: no D-Bus session bus).",
-		"Tokens are kept in an encrypted file in "+filepath.Join(dir, "tokens")+" (key in "+filepath.Join(dir, "file.key")+") instead.",
+		"No OS keyring is available here, so tokens are kept in an encrypted file in "+filepath.Join(dir, "tokens")+".",
+		"Tokens are stored in an encrypted file in "+filepath.Join(dir, "tokens")+" (key in "+filepath.Join(dir, "file.key")+")",
 		"✓ Logged in")
 	tkcli(t, a, env, "status").want(t, exitOK, "Stored in:      an encrypted file in", "(no OS keyring is available here)")
 	if _, err := os.Stat(filepath.Join(dir, "file.key")); err != nil {
