@@ -23,7 +23,13 @@
 // key per account and the record is a [File] record encrypted with it, so
 // records of any size work on every platform.
 //
-// Both lock an account across processes with a lock file ([File.Lock]).
+// [NewNative] makes the choice a desktop or CLI program needs: a
+// [Keyring] when the machine has an OS keyring, else a [File] whose key
+// file it creates, with a notice for the user; it moves a record from one
+// to the other when the choice changes.
+//
+// All three lock an account across processes with a lock file
+// ([File.Lock]).
 //
 // # Errors
 //

@@ -76,3 +76,19 @@ func ExampleFile() {
 	// storage.Token{AccessToken:[REDACTED] TokenType:"Bearer" RefreshToken:[REDACTED] IDToken:"" Scope:"" Expiry:2030-01-01T00:00:00Z RefreshExpiry:0 AuthTime:0 Version:1}
 	// true
 }
+
+// A CLI's token store: the OS keyring when there is one, else an encrypted
+// file in the state directory, with a notice for the user. (Not run: it
+// would talk to this machine's keyring.)
+func ExampleNewNative() {
+	ctx := context.Background()
+	store, err := storage.NewNative(ctx, storage.NativeConfig{Service: "com.example.mycli"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if n := store.Notice(); n != "" {
+		fmt.Fprintln(os.Stderr, n)
+	}
+	fmt.Println("Tokens are stored in", store.Where())
+	// Pass store to tokensource or client as their Store.
+}

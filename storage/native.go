@@ -273,7 +273,8 @@ func (n *Native) Load(ctx context.Context, key string) (*Token, error) {
 	}
 	t, oerr = other.Load(ctx, key)
 	if errors.Is(oerr, ErrNotFound) {
-		return nil, err
+		// Gone since the check: another process may have moved it.
+		return n.chosen.Load(ctx, key)
 	}
 	if oerr != nil {
 		return nil, fmt.Errorf("storage: native: moving the record from %s: %w", n.otherDir, oerr)
