@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -152,9 +153,16 @@ func TestSourceSettings(t *testing.T) {
 	if !errors.As(err, &lr) || lr.Reason != tokensource.ReasonSessionExpired {
 		t.Fatalf("after MaxSessionAge: got %v, want LoginRequired (session expired)", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(events) == 0 || events[len(events)-1] != tokensource.EventLoginRequired {
-		t.Errorf("events: got %v, want EventLoginRequired last", events)
+	// Events are delivered after the callers are released: wait for it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		got := slices.Clone(events)
+		mu.Unlock()
+		if len(got) > 0 && got[len(got)-1] == tokensource.EventLoginRequired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events: got %v, want EventLoginRequired last", got)
+		}
 	}
 }
