@@ -361,8 +361,7 @@ func TestDeadRecordDeletedOnlyAtItsVersion(t *testing.T) {
 		store := storage.NewMemory()
 		rec := &storage.Token{AccessToken: "at-1", RefreshToken: "rt", Expiry: time.Now().Add(-time.Minute), Version: 1}
 		newer := &storage.Token{AccessToken: "at-2", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour), Version: 2}
-		var src *Source
-		src = simSource(t, nil, store, rec, func(c *Config) {
+		src := simSource(t, nil, store, rec, func(c *Config) {
 			c.HTTPClient = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
 				store.Save(context.Background(), "acct", newer) // a peer saves while our request is out
 				return simResponse(req, 400, `{"error":"invalid_grant"}`, nil), nil

@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -179,11 +178,4 @@ func newStore(t testing.TB, r *redisServer, cfg redisstore.Config) *redisstore.S
 		t.Fatal(err)
 	}
 	return s
-}
-
-// flush empties r's database.
-func (r *redisServer) flush(t testing.TB) {
-	if err := r.client(t).FlushAll(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
 }
