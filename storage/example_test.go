@@ -73,7 +73,7 @@ func ExampleFile() {
 	// Output:
 	// not logged in yet
 	// Bearer 1 2030-01-01
-	// storage.Token{AccessToken:[REDACTED] TokenType:"Bearer" RefreshToken:[REDACTED] IDToken:"" Scope:"" Expiry:2030-01-01T00:00:00Z RefreshExpiry:0 AuthTime:0 Version:1}
+	// storage.Token{AccessToken:[REDACTED] TokenType:"Bearer" RefreshToken:[REDACTED] IDToken:"" Scope:"" Expiry:2030-01-01T00:00:00Z RefreshExpiry:0 AuthTime:0 DPoPKey:"" Version:1}
 	// true
 }
 

@@ -73,6 +73,7 @@ func testToken(version uint64, idTokenSize int) *Token {
 		Expiry:        base.Add(time.Duration(version) * time.Minute),
 		RefreshExpiry: base.Add(time.Duration(version) * time.Hour),
 		AuthTime:      base,
+		DPoPKey:       fmt.Sprintf("secret-dpop-key-%d", version),
 		Version:       version,
 	}
 }
@@ -86,7 +87,7 @@ func checkToken(t testing.TB, got, want *Token) {
 	if got.AccessToken != want.AccessToken || got.TokenType != want.TokenType ||
 		got.RefreshToken != want.RefreshToken || got.IDToken != want.IDToken || got.Scope != want.Scope ||
 		!got.Expiry.Equal(want.Expiry) || !got.RefreshExpiry.Equal(want.RefreshExpiry) ||
-		!got.AuthTime.Equal(want.AuthTime) || got.Version != want.Version {
+		!got.AuthTime.Equal(want.AuthTime) || got.DPoPKey != want.DPoPKey || got.Version != want.Version {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
@@ -95,7 +96,7 @@ func checkToken(t testing.TB, got, want *Token) {
 func consistent(got *Token, idTokenSize int) bool {
 	want := testToken(got.Version, idTokenSize)
 	return got.AccessToken == want.AccessToken && got.RefreshToken == want.RefreshToken &&
-		got.IDToken == want.IDToken && got.Expiry.Equal(want.Expiry) && got.RefreshExpiry.Equal(want.RefreshExpiry)
+		got.IDToken == want.IDToken && got.DPoPKey == want.DPoPKey && got.Expiry.Equal(want.Expiry) && got.RefreshExpiry.Equal(want.RefreshExpiry)
 }
 
 // noSecret fails if err's message holds a token or key material.

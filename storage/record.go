@@ -17,6 +17,7 @@ type fileRecord struct {
 	Expiry        time.Time `json:"expiry,omitzero"`
 	RefreshExpiry time.Time `json:"refresh_expiry,omitzero"`
 	AuthTime      time.Time `json:"auth_time,omitzero"`
+	DPoPKey       string    `json:"dpop_key,omitempty"`
 	Version       uint64    `json:"version,omitempty"`
 
 	// Lineage names the chain of records that one Save started and later
@@ -29,7 +30,7 @@ func encodeRecord(t *Token, lineage string) ([]byte, error) {
 	return json.Marshal(fileRecord{
 		AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken,
 		IDToken: t.IDToken, Scope: t.Scope, Expiry: t.Expiry, RefreshExpiry: t.RefreshExpiry,
-		AuthTime: t.AuthTime, Version: t.Version, Lineage: lineage,
+		AuthTime: t.AuthTime, DPoPKey: t.DPoPKey, Version: t.Version, Lineage: lineage,
 	})
 }
 
@@ -45,6 +46,6 @@ func decodeRecord(b []byte) (*Token, string, error) {
 	return &Token{
 		AccessToken: r.AccessToken, TokenType: r.TokenType, RefreshToken: r.RefreshToken,
 		IDToken: r.IDToken, Scope: r.Scope, Expiry: r.Expiry, RefreshExpiry: r.RefreshExpiry,
-		AuthTime: r.AuthTime, Version: r.Version,
+		AuthTime: r.AuthTime, DPoPKey: r.DPoPKey, Version: r.Version,
 	}, r.Lineage, nil
 }

@@ -33,7 +33,7 @@ var canaryForms = []string{
 // verb and with slog's text and JSON handlers, and looks for the
 // canary token, key and passphrase.
 func TestNoSecretInAnyForm(t *testing.T) {
-	tok := Token{AccessToken: "CANARY-access", RefreshToken: "CANARY-refresh", IDToken: "CANARY-id", TokenType: "Bearer", Version: 2}
+	tok := Token{AccessToken: "CANARY-access", RefreshToken: "CANARY-refresh", IDToken: "CANARY-id", DPoPKey: "CANARY-dpop-key", TokenType: "DPoP", Version: 2}
 	rawKey, err := KeyFromBytes([]byte(canaryKey))
 	if err != nil {
 		t.Fatal(err)

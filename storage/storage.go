@@ -37,6 +37,14 @@ type Token struct {
 	RefreshExpiry time.Time // when RefreshToken expires; zero when unknown
 	AuthTime      time.Time // when the user last logged in interactively; zero when unknown
 
+	// DPoPKey is the private key the tokens are bound to with DPoP
+	// (RFC 9449), in the encoding package tokensource gives it
+	// (DPoPKey.Encode: the key's PKCS #8 form), or "" when the tokens are
+	// Bearer tokens. It is as secret as the refresh token, which is useless
+	// without it: every store keeps it where it keeps the refresh token,
+	// and no printed form of a Token shows it.
+	DPoPKey string
+
 	// Version orders the records of one key: package tokensource sets it
 	// to one more than the newest version it has seen on every save, so a
 	// higher Version is always the newer record.
@@ -60,9 +68,9 @@ func (t *Token) Clone() *Token {
 // type) is redacted too, not only a *Token. fmt prints a nil *Token as
 // <nil>; log/slog reports it as a LogValue panic, without secrets.
 func (t Token) String() string {
-	return fmt.Sprintf("storage.Token{AccessToken:%s TokenType:%q RefreshToken:%s IDToken:%s Scope:%q Expiry:%s RefreshExpiry:%s AuthTime:%s Version:%d}",
+	return fmt.Sprintf("storage.Token{AccessToken:%s TokenType:%q RefreshToken:%s IDToken:%s Scope:%q Expiry:%s RefreshExpiry:%s AuthTime:%s DPoPKey:%s Version:%d}",
 		redacted(t.AccessToken), t.TokenType, redacted(t.RefreshToken), redacted(t.IDToken), t.Scope,
-		formatTime(t.Expiry), formatTime(t.RefreshExpiry), formatTime(t.AuthTime), t.Version)
+		formatTime(t.Expiry), formatTime(t.RefreshExpiry), formatTime(t.AuthTime), redacted(t.DPoPKey), t.Version)
 }
 
 // GoString is String: %#v never reveals a token either.
@@ -85,6 +93,7 @@ func (t Token) LogValue() slog.Value {
 		slog.Time("expiry", t.Expiry),
 		slog.Time("refresh_expiry", t.RefreshExpiry),
 		slog.Time("auth_time", t.AuthTime),
+		slog.String("dpop_key", redacted(t.DPoPKey)),
 		slog.Uint64("version", t.Version),
 	)
 }
@@ -102,9 +111,10 @@ func (t Token) MarshalJSON() ([]byte, error) {
 		Expiry        time.Time `json:"expiry"`
 		RefreshExpiry time.Time `json:"refresh_expiry"`
 		AuthTime      time.Time `json:"auth_time"`
+		DPoPKey       string    `json:"dpop_key,omitempty"`
 		Version       uint64    `json:"version"`
 	}{redactedJSON(t.AccessToken), t.TokenType, redactedJSON(t.RefreshToken), redactedJSON(t.IDToken), t.Scope,
-		t.Expiry, t.RefreshExpiry, t.AuthTime, t.Version})
+		t.Expiry, t.RefreshExpiry, t.AuthTime, redactedJSON(t.DPoPKey), t.Version})
 }
 
 // redactedJSON is redacted for a JSON string: empty stays empty.

@@ -52,7 +52,7 @@ func checkAbsent(t *testing.T, s storage.Store) {
 func checkNoAliasing(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	now := time.Now().Round(0).UTC()
-	in := &storage.Token{AccessToken: "a1", TokenType: "Bearer", RefreshToken: "r1", IDToken: "i1", Scope: "openid", Expiry: now, Version: 1}
+	in := &storage.Token{AccessToken: "a1", TokenType: "DPoP", RefreshToken: "r1", IDToken: "i1", Scope: "openid", Expiry: now, DPoPKey: "k1", Version: 1}
 	if err := s.Save(ctx, "k", in); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func checkNoAliasing(t *testing.T, s storage.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.RefreshToken != "r1" || !got.Expiry.Equal(now) || got.Version != 1 {
+	if got.RefreshToken != "r1" || got.DPoPKey != "k1" || got.TokenType != "DPoP" || !got.Expiry.Equal(now) || got.Version != 1 {
 		t.Fatalf("Load: got %v, want the record as saved", got)
 	}
 	got.AccessToken = "changed by the caller after Load"
@@ -71,7 +71,7 @@ func checkNoAliasing(t *testing.T, s storage.Store) {
 	if err := s.Save(ctx, "k", &storage.Token{AccessToken: "a2", Version: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Load(ctx, "k"); got.RefreshToken != "" || got.IDToken != "" || got.AccessToken != "a2" {
+	if got, _ := s.Load(ctx, "k"); got.RefreshToken != "" || got.IDToken != "" || got.DPoPKey != "" || got.AccessToken != "a2" {
 		t.Errorf("Save merged instead of replacing: %v", got)
 	}
 	if err := s.Delete(ctx, "k"); err != nil {
