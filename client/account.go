@@ -53,6 +53,7 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 	}
 	if service {
 		cfg.Grant = tokensource.GrantClientCredentials
+		cfg.DPoP = c.cfg.DPoP // the Source makes and stores the key
 		oc.Scopes = c.cfg.Scopes
 	} else if c.ids != nil {
 		cfg.CheckRefresh = a.checkRefresh
@@ -64,6 +65,8 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 	a.src = src
 	base := c.hc.Transport
 	a.hc = &http.Client{
+		// The Source itself, not a wrapper: the Transport finds in it the
+		// DPoP prover of DPoP-bound tokens and the refresh-on-401.
 		Transport:     &transport.Transport{Source: src, Base: base, Rejected: c.cfg.Rejected},
 		CheckRedirect: c.hc.CheckRedirect,
 		Timeout:       c.hc.Timeout,
@@ -89,8 +92,9 @@ func (a *Account) Key() string { return a.key }
 func (a *Account) TokenSource() *tokensource.Source { return a.src }
 
 // HTTPClient returns an *http.Client that sends requests with the
-// account's access token ("Authorization: Bearer", [transport.Transport]),
-// refreshing it when the server rejects it. It uses the Transport, Timeout
+// account's access token ("Authorization: Bearer", [transport.Transport];
+// for DPoP-bound tokens, Config.DPoP, "Authorization: DPoP" and a DPoP
+// proof by the account's key), refreshing it when the server rejects it. It uses the Transport, Timeout
 // and CheckRedirect of Config.HTTPClient, not its cookie jar (with a nil
 // Config.HTTPClient: http.DefaultTransport and DefaultHTTPTimeout). The
 // token is only sent to the host of the original request, never over a

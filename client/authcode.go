@@ -16,7 +16,8 @@ import (
 // PKCE S256 (RFC 7636), a fresh state, verifier and (with an issuer)
 // nonce, the login scopes, the parameters that ask for a refresh token
 // (Config.PromptConsent, provider defaults), Config.AuthParams and then
-// extra.
+// extra. With Config.DPoP it makes the login's DPoP key and sends its
+// thumbprint as dpop_jkt (RFC 9449 §10), binding the code to the key.
 func (a *Account) newAuthRequest(redirectURI string, extra url.Values) (*AuthRequest, error) {
 	c := a.c
 	if a.service {
@@ -57,6 +58,12 @@ func (a *Account) newAuthRequest(redirectURI string, extra url.Values) (*AuthReq
 	q.Set("code_challenge", s256Challenge(s.verifier))
 	q.Set("code_challenge_method", "S256")
 	req := &AuthRequest{RedirectURI: redirectURI, State: s.state, Verifier: s.verifier, Created: c.now().Round(0)}
+	if key, err := c.newDPoPKey(); err != nil {
+		return nil, err
+	} else if key != nil {
+		q.Set("dpop_jkt", key.Thumbprint())
+		req.DPoPKey = key.Encode()
+	}
 	if c.ids != nil {
 		q.Set("nonce", s.nonce)
 		req.Nonce = s.nonce
@@ -120,8 +127,8 @@ func (c *Client) checkResponse(q url.Values) (string, error) {
 }
 
 // redeem exchanges the authorization code of req (RFC 6749 §4.1.3) with
-// its PKCE verifier and redirect URI, verifies the ID token against the
-// nonce sent and saves the tokens.
+// its PKCE verifier and redirect URI (and a DPoP proof by its key),
+// verifies the ID token against the nonce sent and saves the tokens.
 func (a *Account) redeem(ctx context.Context, req *AuthRequest, code string) error {
 	form := url.Values{
 		"grant_type":    {"authorization_code"},
@@ -129,7 +136,11 @@ func (a *Account) redeem(ctx context.Context, req *AuthRequest, code string) err
 		"redirect_uri":  {req.RedirectURI},
 		"code_verifier": {req.Verifier},
 	}
-	t, err := a.c.exchange(ctx, form)
+	key, err := a.c.requestKey(req)
+	if err != nil {
+		return err
+	}
+	t, err := a.c.exchange(ctx, form, key)
 	if err != nil {
 		return fmt.Errorf("client: exchanging the authorization code: %w", err)
 	}

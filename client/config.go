@@ -57,6 +57,21 @@ type Config struct {
 	// endpoint URL. New copies it; its Signer is shared and must be safe
 	// for concurrent use. nil: ClientSecret, or a public client.
 	ClientAuth *tokensource.ClientAssertion
+	// DPoP, when not "", binds every account's tokens to a key pair the
+	// client holds (OAuth 2.0 DPoP, RFC 9449), so that a stolen access or
+	// refresh token is useless without the key. It names the key's
+	// algorithm: "ES256" (P-256, the common choice), "RS256" (RSA 2048) or
+	// "EdDSA" (Ed25519); the provider must support it. Each login makes a
+	// fresh key, sends its thumbprint as dpop_jkt with the authorization
+	// request, proves possession at the token endpoint and refuses an
+	// answer whose token_type is not DPoP (an error matching
+	// [tokensource.ErrDPoPDowngrade]); the key is stored with the tokens,
+	// encrypted as they are, and signs the proofs of every refresh,
+	// revocation, userinfo and [Account.HTTPClient] request. A service
+	// account's Source makes and stores its own key. Accounts logged in
+	// before DPoP was turned on keep their Bearer tokens until they log in
+	// again. "": Bearer tokens.
+	DPoP string
 
 	// Scopes are requested in addition to "openid" (with an Issuer) and
 	// "offline_access" (unless NoOfflineAccess). A service account
@@ -148,7 +163,10 @@ type Endpoints struct {
 }
 
 // reservedParams are the authorization request parameters the client sets.
-var reservedParams = []string{"state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope"}
+var reservedParams = []string{"state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope", "dpop_jkt"}
+
+// dpopAlgorithms are the values Config.DPoP accepts besides "".
+var dpopAlgorithms = []string{"ES256", "RS256", "EdDSA"}
 
 func (c *Config) validate() error {
 	if c.ClientID == "" {
@@ -166,6 +184,9 @@ func (c *Config) validate() error {
 		if _, err := c.ClientAuth.Alg(); err != nil {
 			return fmt.Errorf("client: Config.ClientAuth: %w", err)
 		}
+	}
+	if c.DPoP != "" && !slices.Contains(dpopAlgorithms, c.DPoP) {
+		return fmt.Errorf("client: Config.DPoP: algorithm %q is not one of %q", oauthwire.Sanitize(c.DPoP, 20), dpopAlgorithms)
 	}
 	if err := c.Endpoints.check(); err != nil {
 		return fmt.Errorf("client: Config.Endpoints.%w", err)
@@ -327,8 +348,8 @@ func (c Config) String() string {
 	if c.ClientAuth != nil {
 		auth = c.ClientAuth.String()
 	}
-	return fmt.Sprintf("client.Config{Issuer:%q TokenURL:%q ClientID:%q ClientSecret:%q ClientAuth:%s AuthStyle:%d Scopes:%q NoOfflineAccess:%t}",
-		c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, auth, c.AuthStyle, c.Scopes, c.NoOfflineAccess)
+	return fmt.Sprintf("client.Config{Issuer:%q TokenURL:%q ClientID:%q ClientSecret:%q ClientAuth:%s DPoP:%q AuthStyle:%d Scopes:%q NoOfflineAccess:%t}",
+		c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, auth, c.DPoP, c.AuthStyle, c.Scopes, c.NoOfflineAccess)
 }
 
 // Format implements fmt.Formatter: every verb prints String, so the client
@@ -355,8 +376,9 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		ClientID     string   `json:"client_id"`
 		ClientSecret string   `json:"client_secret,omitempty"`
 		ClientAuth   string   `json:"client_auth,omitempty"`
+		DPoP         string   `json:"dpop,omitempty"`
 		Scopes       []string `json:"scopes,omitempty"`
-	}{c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, auth, c.Scopes})
+	}{c.Issuer, redactURL(c.Endpoints.Token), c.ClientID, secret, auth, c.DPoP, c.Scopes})
 }
 
 // redactURL returns raw without its query, fragment and user info.

@@ -91,7 +91,8 @@ func (s seconds) duration(limit time.Duration) time.Duration {
 // Interval until the user approves on another device. slow_down adds 5 s
 // to the interval; network failures and 5xx answers back off (doubling,
 // up to a minute) and polling goes on. The tokens are saved with AuthTime
-// set to now.
+// set to now. With Config.DPoP the login makes a fresh DPoP key and every
+// poll proves possession of it, so that the tokens are bound to it.
 //
 // It fails with [ErrAccessDenied] when the user denies, with
 // [ErrDeviceCodeExpired] when the code expires first, with ctx's error
@@ -127,8 +128,12 @@ func (a *Account) LoginDevice(ctx context.Context, show func(DeviceCode)) error 
 	if show == nil {
 		show = printDeviceCode
 	}
+	key, err := a.c.newDPoPKey()
+	if err != nil {
+		return err
+	}
 	show(dc)
-	return a.pollDevice(ctx, da.DeviceCode, dc)
+	return a.pollDevice(ctx, da.DeviceCode, dc, key)
 }
 
 func printDeviceCode(dc DeviceCode) {
@@ -138,7 +143,7 @@ func printDeviceCode(dc DeviceCode) {
 // deviceAuthorization requests a device code (RFC 8628 §3.1).
 func (c *Client) deviceAuthorization(ctx context.Context) (*deviceAuth, error) {
 	form := url.Values{"scope": {strings.Join(c.oauth.Scopes, " ")}}
-	status, body, secrets, err := c.postForm(ctx, c.ep.DeviceAuth, form)
+	status, body, secrets, err := c.postForm(ctx, c.ep.DeviceAuth, form, nil)
 	if err != nil {
 		return nil, &EndpointError{Endpoint: "device authorization", Err: err}
 	}
@@ -186,8 +191,9 @@ func (da *deviceAuth) check() error {
 }
 
 // pollDevice polls the token endpoint until the user decides, the code
-// expires or ctx is done (RFC 8628 §3.4, §3.5).
-func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCode) error {
+// expires or ctx is done (RFC 8628 §3.4, §3.5). With key (Config.DPoP),
+// every poll carries a proof by it and the tokens are bound to it.
+func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCode, key *tokensource.DPoPKey) error {
 	form := url.Values{"grant_type": {grantTypeDeviceCode}, "device_code": {deviceCode}}
 	interval, wait := dc.Interval, dc.Interval
 	timer := time.NewTimer(wait)
@@ -201,7 +207,7 @@ func (a *Account) pollDevice(ctx context.Context, deviceCode string, dc DeviceCo
 		if !a.c.now().Before(dc.ExpiresAt) {
 			return kindf(ErrDeviceCodeExpired, "the user did not approve the login in time")
 		}
-		t, err := a.c.exchange(ctx, form)
+		t, err := a.c.exchange(ctx, form, key)
 		if err == nil {
 			return a.finishLogin(ctx, "device_code", t, "", false)
 		}

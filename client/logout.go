@@ -120,6 +120,7 @@ func (a *Account) LogoutWith(ctx context.Context, opts LogoutOptions) (*LogoutRe
 	if errors.Is(err, tokensource.ErrLoginRequired) {
 		rec, err = nil, nil
 	}
+	key := a.dpopKey(rec) // before Forget: the Source's key, with its nonces
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), forgetTimeout)
 	defer cancel()
 	if ferr := a.src.Forget(fctx); ferr != nil {
@@ -138,7 +139,7 @@ func (a *Account) LogoutWith(ctx context.Context, opts LogoutOptions) (*LogoutRe
 		a.c.log.Info("client: the provider has no revocation endpoint; the tokens stay valid there until they expire", slog.String("key", a.key))
 	default:
 		r.Revocation = Revoked
-		if r.Err = a.c.revokeAll(ctx, rec); r.Err != nil {
+		if r.Err = a.c.revokeAll(ctx, rec, key); r.Err != nil {
 			r.Revocation = RevocationFailed
 			a.c.log.Warn("client: logout: revocation failed", slog.String("key", a.key), slog.String("error", r.Err.Error()))
 		}
@@ -151,14 +152,34 @@ func (a *Account) LogoutWith(ctx context.Context, opts LogoutOptions) (*LogoutRe
 	return r, nil
 }
 
-// revokeAll revokes rec's refresh token, then its access token.
-func (c *Client) revokeAll(ctx context.Context, rec *storage.Token) error {
+// dpopKey returns the DPoP key of the account's tokens rec: the Source's
+// (which shares its nonce memory), else rec's own; nil for Bearer tokens
+// or a key that does not parse (the revocation is then sent without a
+// proof, and the provider says whether it takes it).
+func (a *Account) dpopKey(rec *storage.Token) *tokensource.DPoPKey {
+	if rec == nil || rec.DPoPKey == "" {
+		return nil
+	}
+	if k := a.src.DPoPKey(); k != nil {
+		return k
+	}
+	k, err := tokensource.ParseDPoPKey(rec.DPoPKey)
+	if err != nil {
+		a.c.log.Warn("client: logout: the stored DPoP key does not parse", slog.String("key", a.key), slog.String("error", err.Error()))
+		return nil
+	}
+	return k
+}
+
+// revokeAll revokes rec's refresh token, then its access token; with key
+// (DPoP-bound tokens) each request carries a proof by it.
+func (c *Client) revokeAll(ctx context.Context, rec *storage.Token, key *tokensource.DPoPKey) error {
 	var errs []error
 	if rec.RefreshToken != "" {
-		errs = append(errs, c.revoke(ctx, rec.RefreshToken, "refresh_token"))
+		errs = append(errs, c.revoke(ctx, rec.RefreshToken, "refresh_token", key))
 	}
 	if rec.AccessToken != "" {
-		errs = append(errs, c.revoke(ctx, rec.AccessToken, "access_token"))
+		errs = append(errs, c.revoke(ctx, rec.AccessToken, "access_token", key))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return withKind(ErrNotRevoked, err)
@@ -169,10 +190,11 @@ func (c *Client) revokeAll(ctx context.Context, rec *storage.Token) error {
 // revoke sends one revocation request (RFC 7009 §2.1). A 200 answer
 // confirms it, also for a token the server no longer knows (§2.2). An
 // access token the server cannot revoke (unsupported_token_type) is not a
-// failure: it expires by itself.
-func (c *Client) revoke(ctx context.Context, token, hint string) error {
+// failure: it expires by itself. With key the request carries a DPoP
+// proof, and a use_dpop_nonce answer is retried once with the nonce.
+func (c *Client) revoke(ctx context.Context, token, hint string, key *tokensource.DPoPKey) error {
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	status, body, secrets, err := c.postForm(ctx, c.ep.Revocation, form)
+	status, body, secrets, err := c.postForm(ctx, c.ep.Revocation, form, key)
 	if err != nil {
 		return &EndpointError{Endpoint: "revocation", Err: err}
 	}

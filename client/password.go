@@ -15,7 +15,8 @@ import (
 // that still offer it and only when no browser-based flow is possible.
 //
 // The ID token, if any, is verified (no nonce is involved) and the tokens
-// are saved with AuthTime set to now. The password is never logged nor
+// are saved with AuthTime set to now. With Config.DPoP the tokens are
+// bound to a fresh DPoP key, as with [Account.Login]. The password is never logged nor
 // kept, and is removed from error messages. Wrong credentials give a
 // *tokensource.Error with Code "invalid_grant"; a provider without the
 // grant answers "unsupported_grant_type".
@@ -34,7 +35,11 @@ func (a *Account) LoginPassword(ctx context.Context, username, password string) 
 		"password":   {password},
 		"scope":      {strings.Join(a.c.oauth.Scopes, " ")},
 	}
-	t, err := a.c.exchange(ctx, form)
+	key, err := a.c.newDPoPKey()
+	if err != nil {
+		return err
+	}
+	t, err := a.c.exchange(ctx, form, key)
 	if err != nil {
 		return fmt.Errorf("client: password login: %w", err)
 	}

@@ -21,7 +21,8 @@ const AuthRequestMaxAge = 10 * time.Minute
 // once, by [Account.Exchange], whatever the outcome: after a failed
 // exchange the user starts a new login.
 //
-// State, Nonce and Verifier are secrets (URL holds State and Nonce too):
+// State, Nonce, Verifier and DPoPKey are secrets (URL holds State and
+// Nonce too):
 // keep the AuthRequest server-side (or encrypted), never in a plain cookie
 // or a URL. To store it in a session, use MarshalBinary and
 // UnmarshalBinary (encoding/gob uses them), which keep every field.
@@ -30,12 +31,13 @@ const AuthRequestMaxAge = 10 * time.Minute
 // struct, slice or map, gives nothing away; a JSON-encoded AuthRequest
 // therefore cannot be exchanged (its state is "[REDACTED]").
 type AuthRequest struct {
-	URL         string    `json:"url"`          // the authorization URL: redirect the browser here
-	RedirectURI string    `json:"redirect_uri"` // where the provider sends the browser back
-	State       string    `json:"state"`        // secret: compared with the callback's state
-	Nonce       string    `json:"nonce"`        // secret: compared with the ID token's nonce ("" without an issuer)
-	Verifier    string    `json:"verifier"`     // secret: the PKCE code verifier
-	Created     time.Time `json:"created"`      // when it was made, by Config.Now
+	URL         string    `json:"url"`                // the authorization URL: redirect the browser here
+	RedirectURI string    `json:"redirect_uri"`       // where the provider sends the browser back
+	State       string    `json:"state"`              // secret: compared with the callback's state
+	Nonce       string    `json:"nonce"`              // secret: compared with the ID token's nonce ("" without an issuer)
+	Verifier    string    `json:"verifier"`           // secret: the PKCE code verifier
+	DPoPKey     string    `json:"dpop_key,omitempty"` // secret: the DPoP private key the tokens get bound to (tokensource.DPoPKey.Encode; its thumbprint was sent as dpop_jkt); "" without Config.DPoP
+	Created     time.Time `json:"created"`            // when it was made, by Config.Now
 }
 
 // String describes r without its secrets; the URL is shown without its
@@ -43,8 +45,12 @@ type AuthRequest struct {
 // that an AuthRequest value (e.g. a field of a session struct) is redacted
 // too; fmt prints a nil *AuthRequest as <nil>.
 func (r AuthRequest) String() string {
-	return fmt.Sprintf("client.AuthRequest{URL:%q RedirectURI:%q State:[REDACTED] Nonce:[REDACTED] Verifier:[REDACTED] Created:%s}",
-		redactURL(r.URL), redactURL(r.RedirectURI), r.Created.UTC().Format(time.RFC3339))
+	dpop := ""
+	if r.DPoPKey != "" {
+		dpop = " DPoPKey:[REDACTED]"
+	}
+	return fmt.Sprintf("client.AuthRequest{URL:%q RedirectURI:%q State:[REDACTED] Nonce:[REDACTED] Verifier:[REDACTED]%s Created:%s}",
+		redactURL(r.URL), redactURL(r.RedirectURI), dpop, r.Created.UTC().Format(time.RFC3339))
 }
 
 // GoString is String: %#v never reveals a secret either.
@@ -60,11 +66,16 @@ func (r AuthRequest) LogValue() slog.Value { return slog.StringValue(r.String())
 const redacted = "[REDACTED]"
 
 // MarshalJSON implements json.Marshaler without the secrets: the URLs
-// lose their query, State, Nonce and Verifier read "[REDACTED]". slog's
-// JSON handler uses it for an AuthRequest nested in a logged value.
+// lose their query, State, Nonce, Verifier and a DPoPKey read
+// "[REDACTED]". slog's JSON handler uses it for an AuthRequest nested in a
+// logged value.
 func (r AuthRequest) MarshalJSON() ([]byte, error) {
-	return json.Marshal(authRequestWire{URL: redactURL(r.URL), RedirectURI: redactURL(r.RedirectURI),
-		State: redacted, Nonce: redacted, Verifier: redacted, Created: r.Created})
+	w := authRequestWire{URL: redactURL(r.URL), RedirectURI: redactURL(r.RedirectURI),
+		State: redacted, Nonce: redacted, Verifier: redacted, Created: r.Created}
+	if r.DPoPKey != "" {
+		w.DPoPKey = redacted
+	}
+	return json.Marshal(w)
 }
 
 // authRequestWire is AuthRequest without its methods: its JSON encoding
@@ -103,7 +114,9 @@ func AuthParam(key, value string) AuthOption { return authParam{key, value} }
 // provider; it must be https, or http to a loopback address.
 //
 // Every request has a fresh state, nonce and PKCE verifier (S256) and asks
-// for Config's login scopes.
+// for Config's login scopes. With Config.DPoP it also has a fresh DPoP key,
+// whose thumbprint it sends as dpop_jkt (RFC 9449 §10): Exchange binds
+// the tokens to it.
 func (a *Account) AuthCodeURL(redirectURI string, opts ...AuthOption) (*AuthRequest, error) {
 	extra := url.Values{}
 	for _, o := range opts {
@@ -135,8 +148,9 @@ func (a *Account) AuthCodeURL(redirectURI string, opts ...AuthOption) (*AuthRequ
 //   - the iss parameter, RFC 9207 ([ErrIssuerMismatch]: a mix-up attack);
 //   - an error response ([*CallbackError], e.g. access_denied);
 //
-// then exchanges the code with the PKCE verifier and redirect URI,
-// verifies the ID token (signature, iss, aud, azp, exp, nonce, at_hash)
+// then exchanges the code with the PKCE verifier and redirect URI (and,
+// with a DPoPKey, a DPoP proof signed by it: the tokens must come back
+// bound to it, or [tokensource.ErrDPoPDowngrade]), verifies the ID token (signature, iss, aud, azp, exp, nonce, at_hash)
 // and saves the tokens with AuthTime set to now.
 func (a *Account) Exchange(ctx context.Context, req *AuthRequest, callback url.Values) error {
 	if req == nil {
