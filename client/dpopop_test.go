@@ -29,6 +29,8 @@ type dpopOP struct {
 	refused []string    // why proofs were refused
 	asked   int         // use_dpop_nonce answers sent
 	never   bool        // every proof is answered use_dpop_nonce, with a new nonce
+	echo    bool        // the revocation endpoint refuses, quoting the proof and the token
+	raw     []string    // every DPoP header received
 	check   tokentest.DPoPChecker
 }
 
@@ -60,6 +62,16 @@ func (d *dpopOP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		at = tok
 	default:
 		d.fakeOP.ServeHTTP(w, r)
+		return
+	}
+	d.mu.Lock()
+	d.raw = append(d.raw, r.Header.Values("DPoP")...)
+	echo := d.echo && r.URL.Path == "/revoke"
+	d.mu.Unlock()
+	if echo {
+		r.ParseForm()
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request",
+			"error_description": "bad proof " + r.Header.Get("DPoP") + " for " + r.PostForm.Get("token")})
 		return
 	}
 	p, err := d.verify(r, at)
@@ -118,6 +130,20 @@ func (d *dpopOP) verify(r *http.Request, at string) (seenProof, error) {
 		return seenProof{}, err
 	}
 	return seenProof{path: r.URL.Path, jkt: p.Thumbprint, nonce: p.Nonce, ath: p.ATH != ""}, nil
+}
+
+// rawProofs returns every DPoP header received so far.
+func (d *dpopOP) rawProofs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.raw...)
+}
+
+// nonceAnswers returns how many use_dpop_nonce answers were sent.
+func (d *dpopOP) nonceAnswers() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.asked
 }
 
 // seen returns the verified proofs and the refusals so far.
