@@ -100,7 +100,7 @@ type Config struct {
 	// "prompt": "consent" (some providers only issue a refresh token for
 	// offline_access with it), "audience", "login_hint", "acr_values".
 	// The parameters the client sets itself (state, nonce, PKCE,
-	// redirect_uri, client_id, response_type, scope) are refused.
+	// redirect_uri, client_id, response_type, scope, dpop_jkt) are refused.
 	AuthParams map[string]string
 	// IDTokenSigningAlgs are the JWS algorithms accepted for ID tokens.
 	// nil: RS256 only. "none" and the HMAC algorithms are refused.

@@ -55,6 +55,19 @@
 // [Client.ServiceAccount] is an account that uses the client credentials
 // grant: the client calls APIs with its own identity and never logs in.
 //
+// Two opt-in defences harden a client. Config.ClientAuth replaces a
+// confidential client's shared secret with private_key_jwt (RFC 7523): a
+// fresh assertion signed by the client's key at every request to the
+// token, device authorization and revocation endpoints. Config.DPoP binds
+// every account's tokens to a key pair of the account (RFC 9449): each
+// login makes a key, sends its thumbprint as dpop_jkt, proves possession
+// at the token endpoint and refuses tokens that come back unbound
+// ([tokensource.ErrDPoPDowngrade]); the key is stored with the tokens and
+// signs a proof for every refresh, revocation, userinfo and
+// [Account.HTTPClient] request ("Authorization: DPoP"), answering the
+// servers' nonce requests once each. A stolen DPoP-bound refresh token is
+// useless without the key.
+//
 // [Account.IDToken] and [Account.UserInfo] tell who the user is;
 // [Account.Logout] revokes the tokens at the provider (RFC 7009) and
 // deletes them locally; [Account.LogoutWith] reports whether the provider
@@ -71,5 +84,5 @@
 // a response, also match *oauth2.RetrieveError (status, code and
 // description; no body). No error, log line or formatted value
 // of this package's types contains a token, code, verifier, state, nonce,
-// password or client secret.
+// password, client secret, DPoP key or DPoP proof.
 package client

@@ -248,7 +248,7 @@ func TestDPoPAuthRequestWithoutKey(t *testing.T) {
 	if err := a.Exchange(t.Context(), req, codeCallback(req)); err == nil {
 		t.Fatal("Exchange: got nil, want the request refused")
 	}
-	if n := countTokenRequests(op.fakeOP); n != 0 {
-		t.Errorf("got %d token requests, want none", n)
+	if proofs, refused := op.seen(); len(proofs)+len(refused) != 0 {
+		t.Errorf("got %d token requests, want none", len(proofs)+len(refused))
 	}
 }

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -218,7 +219,11 @@ func TestDPoPSecretsHidden(t *testing.T) {
 	for _, v := range []any{cfg, &cfg, c, a, req, *req, login, lr, *lr, lr.Err, a.TokenSource().DPoPKey()} {
 		out.WriteString(formats(v))
 	}
-	fmt.Fprintf(&out, "%v %+v %#v\n%s", lr.Err, lr.Err, lr.Err, logs.String())
+	js, err := json.Marshal(req) // what a JSON session or log of the request shows
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&out, "%v %+v %#v\n%s\n%s", lr.Err, lr.Err, lr.Err, logs.String(), js)
 	secrets := append([]string{req.DPoPKey, rec.DPoPKey, rec.AccessToken, rec.RefreshToken}, op.rawProofs()...)
 	if len(secrets) < 6 {
 		t.Fatalf("got %d secrets, want the keys, the tokens and the proofs", len(secrets))

@@ -88,7 +88,10 @@ type LogoutOptions struct {
 // store and from memory, [tokensource.Source.Forget]) whatever happens at
 // the provider, then, where the provider has a revocation endpoint,
 // revokes the refresh token and the access token (RFC 7009, with
-// token_type_hint), so that they stop working at the provider too.
+// token_type_hint), so that they stop working at the provider too. For
+// DPoP-bound tokens each revocation request carries a DPoP proof by the
+// account's key, and a use_dpop_nonce answer is retried once with the
+// nonce the provider sent.
 // Afterwards the TokenSource fails with [tokensource.ErrLoginRequired]
 // until the account logs in again.
 //

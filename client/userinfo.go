@@ -38,7 +38,9 @@ func (u UserInfo) String() string { return fmt.Sprintf("client.UserInfo{Subject:
 
 // UserInfo requests the user's claims from the userinfo endpoint with a
 // fresh access token (through [Account.HTTPClient], so a rejected token is
-// refreshed once). When the account has an ID token, the response's sub
+// refreshed once; DPoP-bound tokens are sent as "Authorization: DPoP" with
+// a proof by the account's key, with ath, and a use_dpop_nonce challenge
+// is answered once with the nonce). When the account has an ID token, the response's sub
 // must equal the ID token's ([ErrSubjectMismatch] otherwise, OpenID
 // Connect Core §5.3.2: the response is then not used). Only JSON responses
 // are supported, not signed or encrypted ones.

@@ -105,7 +105,7 @@ func (p authParam) setParam(v url.Values) { v.Set(p.key, p.value) }
 // AuthParam adds the parameter key=value to one authorization request
 // (e.g. "login_hint", "prompt", "acr_values"), over Config.AuthParams.
 // The parameters the client sets itself (state, nonce, PKCE, redirect_uri,
-// client_id, response_type, scope) are refused by AuthCodeURL.
+// client_id, response_type, scope, dpop_jkt) are refused by AuthCodeURL.
 func AuthParam(key, value string) AuthOption { return authParam{key, value} }
 
 // AuthCodeURL starts a web-app login: it returns the authorization
