@@ -594,7 +594,6 @@ func TestDPoPProofNotInErrors(t *testing.T) {
 	}
 }
 
-
 // newFileStore is an encrypted file store in a new temporary directory.
 func newFileStore(t *testing.T) *storage.File {
 	t.Helper()
