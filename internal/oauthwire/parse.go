@@ -27,7 +27,7 @@ var ErrMalformed = errors.New("malformed token response")
 // Token is a successful token response.
 type Token struct {
 	AccessToken  string
-	TokenType    string // "Bearer" (normalised) or "" when the server sent none
+	TokenType    string // "Bearer" or "DPoP" (normalised), or "" when the server sent none
 	RefreshToken string // "" when the server sent none
 	IDToken      string // "" when the server sent none
 	Scope        string // "" when the server sent none
@@ -241,11 +241,10 @@ func str(fields map[string]any, name string, required bool) (string, error) {
 	return s, nil
 }
 
-// tokenType accepts "Bearer" and "DPoP" (RFC 9449 §5) in any case, and an
+// tokenType accepts "Bearer" and "DPoP" (RFC 9449) in any case, and an
 // absent token_type (which some servers omit) as Bearer's absence; any
-// other type is refused, because this SDK only sends Bearer (RFC 6750) and
-// DPoP-bound tokens. Whether a DPoP token was asked for is the caller's to
-// check.
+// other type is refused, because this SDK sends no other kind of token.
+// Whether a DPoP token fits the request is the caller's to check.
 func tokenType(fields map[string]any) (string, error) {
 	tt, err := str(fields, "token_type", false)
 	if err != nil || tt == "" {
