@@ -26,6 +26,9 @@
 //	service             # runs until SIGTERM
 //
 // Other settings: SERVICE_CLIENT_SECRET (a confidential client's secret),
+// SERVICE_CLIENT_KEY_FILE and SERVICE_CLIENT_KEY_ID (a confidential
+// client's PEM private key and its kid: private_key_jwt instead of a
+// secret), SERVICE_DPOP (ES256, RS256 or EdDSA: DPoP-bound tokens),
 // SERVICE_SCOPES (space separated, besides openid and offline_access),
 // SERVICE_ACCOUNT (the account's key in the store, default "delegated"),
 // SERVICE_INTERVAL (between API calls, default 30s), SERVICE_LISTEN (the
@@ -61,6 +64,8 @@ type config struct {
 	account                        string
 	interval                       time.Duration
 	listen                         string
+	dpop                           string // "": Bearer tokens
+	clientKeyFile, clientKeyID     string // private_key_jwt; "": none
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -76,6 +81,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		listen:       or(getenv("SERVICE_LISTEN"), "127.0.0.1:8080"),
 		interval:     30 * time.Second,
 	}
+	c.dpop, c.clientKeyFile, c.clientKeyID = getenv("SERVICE_DPOP"), getenv("SERVICE_CLIENT_KEY_FILE"), getenv("SERVICE_CLIENT_KEY_ID")
 	var missing []string
 	store := c.tokenDir
 	if c.redisURL != "" {

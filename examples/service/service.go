@@ -43,15 +43,22 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 	if err != nil {
 		return nil, err
 	}
-	s.c, err = client.New(ctx, client.Config{
+	ccfg := client.Config{
 		Issuer:       cfg.issuer,
 		ClientID:     cfg.clientID,
 		ClientSecret: cfg.clientSecret,
+		DPoP:         cfg.dpop,
 		Scopes:       cfg.scopes,
 		Store:        store,
 		Logger:       log,
 		OnEvent:      s.event,
-	})
+	}
+	if cfg.clientKeyFile != "" {
+		if ccfg.ClientAuth, err = tokensource.LoadClientAssertion(cfg.clientKeyFile, cfg.clientKeyID); err != nil {
+			return nil, fmt.Errorf("SERVICE_CLIENT_KEY_FILE: %w", err)
+		}
+	}
+	s.c, err = client.New(ctx, ccfg)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +67,8 @@ func newService(ctx context.Context, cfg config, log *slog.Logger) (*service, er
 		return nil, err
 	}
 	s.api = &http.Client{
-		// transport.Transport adds "Authorization: Bearer" and, on a 401
+		// transport.Transport adds "Authorization: Bearer" (for DPoP-bound
+		// tokens "Authorization: DPoP" and a proof) and, on a 401
 		// with error="invalid_token", refreshes once and replays. For an
 		// API that answers expired tokens with 403, set its Rejected.
 		Transport: &transport.Transport{Source: s.acct.TokenSource()},

@@ -209,4 +209,8 @@ func TestConfig(t *testing.T) {
 	if err != nil || c.interval != 5*time.Second || c.account != "delegated" || c.listen != "127.0.0.1:8080" {
 		t.Errorf("got %+v, %v", c, err)
 	}
+	full["SERVICE_DPOP"], full["SERVICE_CLIENT_KEY_FILE"], full["SERVICE_CLIENT_KEY_ID"] = "ES256", "/k.pem", "kid-1"
+	if c, err = loadConfig(env(full)); err != nil || c.dpop != "ES256" || c.clientKeyFile != "/k.pem" || c.clientKeyID != "kid-1" {
+		t.Errorf("DPoP and private_key_jwt settings: got %+v, %v", c, err)
+	}
 }

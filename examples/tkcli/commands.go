@@ -36,6 +36,9 @@ func (a *app) open(ctx context.Context, cfg *config) (*session, error) {
 		AuthParams:      cfg.authParams,
 		HTTPClient:      a.httpClient,
 	}
+	if err := cfg.applyAuth(&ccfg); err != nil {
+		return nil, err
+	}
 	// The account key is the Client's DefaultKey, "client-id@issuer",
 	// which the store needs before the Client exists: compute it the
 	// same way.

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokenkeeper/tokenkeeper/client"
+	"github.com/tokenkeeper/tokenkeeper/tokensource"
 )
 
 // config is what a command runs with: flags over environment variables
@@ -20,6 +23,9 @@ type config struct {
 	scopes       []string
 	authParams   map[string]string
 	noOffline    bool
+	dpop         string // "": Bearer tokens; ES256, RS256 or EdDSA: DPoP-bound tokens
+	clientKey    string // private_key_jwt: the client's PEM private key file
+	clientKeyID  string // its kid at the provider
 
 	store          string // "auto", "keyring" or "file"
 	dir            string
@@ -67,6 +73,9 @@ func (a *app) parse(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.store, "store", or(env("TKCLI_STORE"), "auto"), "auto, keyring or file ($TKCLI_STORE)")
 	fs.StringVar(&c.dir, "dir", env("TKCLI_DIR"), "directory for tkcli's files ($TKCLI_DIR)")
 	fs.StringVar(&c.keyFile, "key-file", env("TKCLI_KEY_FILE"), "key of the encrypted file store ($TKCLI_KEY_FILE)")
+	fs.StringVar(&c.dpop, "dpop", env("TKCLI_DPOP"), "bind the tokens to a key of this account with DPoP: ES256, RS256 or EdDSA ($TKCLI_DPOP)")
+	fs.StringVar(&c.clientKey, "client-key-file", env("TKCLI_CLIENT_KEY_FILE"), "a confidential client's PEM private key: private_key_jwt instead of a secret ($TKCLI_CLIENT_KEY_FILE)")
+	fs.StringVar(&c.clientKeyID, "client-key-id", env("TKCLI_CLIENT_KEY_ID"), "the kid of --client-key-file's key at the provider ($TKCLI_CLIENT_KEY_ID)")
 	fs.StringVar(&c.account, "account", env("TKCLI_ACCOUNT"), "the account's key, as login stored it (default: CLIENT_ID@ISSUER) ($TKCLI_ACCOUNT)")
 	switch cmd {
 	case "login", "kubectl":
@@ -109,6 +118,8 @@ func (c *config) validate(cmd string) error {
 		return errors.New("no provider configured: set TKCLI_ISSUER and TKCLI_CLIENT_ID (or --issuer and --client-id)")
 	case c.store != "auto" && c.store != "keyring" && c.store != "file":
 		return fmt.Errorf("--store %q: want auto, keyring or file", c.store)
+	case c.clientKeyID != "" && c.clientKey == "":
+		return errors.New("--client-key-id needs --client-key-file")
 	case c.device && c.noBrowser:
 		return errors.New("--device and --no-browser do not go together")
 	case cmd == "get" && len(c.args) != 1:
@@ -132,6 +143,22 @@ func (c *config) validate(cmd string) error {
 	if c.keyFile == "" {
 		c.keyFile = filepath.Join(c.dir, "file.key")
 	}
+	return nil
+}
+
+// applyAuth sets cc's DPoP and, with --client-key-file, its private_key_jwt
+// client authentication (the key file is read here; client.New checks the
+// rest).
+func (c *config) applyAuth(cc *client.Config) error {
+	cc.DPoP = c.dpop
+	if c.clientKey == "" {
+		return nil
+	}
+	ca, err := tokensource.LoadClientAssertion(c.clientKey, c.clientKeyID)
+	if err != nil {
+		return fmt.Errorf("--client-key-file: %w", err)
+	}
+	cc.ClientAuth = ca
 	return nil
 }
 

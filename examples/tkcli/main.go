@@ -200,6 +200,10 @@ Every command takes these flags; each defaults to an environment variable:
   --key-file PATH     $TKCLI_KEY_FILE         the encrypted file store's key (default: DIR/file.key, created 0600)
                       $TKCLI_KEYRING_SERVICE  the service name of the keyring entries (default: %[1]s)
   --account KEY       $TKCLI_ACCOUNT          the account (default: CLIENT_ID@ISSUER)
+  --dpop ALG          $TKCLI_DPOP             bind the tokens to a key with DPoP (RFC 9449): ES256, RS256 or EdDSA;
+                                              only get sends DPoP proofs: the tokens other commands print need them
+  --client-key-file F $TKCLI_CLIENT_KEY_FILE  a confidential client's PEM private key: private_key_jwt (RFC 7523)
+  --client-key-id KID $TKCLI_CLIENT_KEY_ID    that key's kid at the provider
 
 Run '%[1]s COMMAND -h' for a command's own flags.
 Exit codes: 0 ok, 1 failure, 2 bad usage, 4 not logged in (or, for status, the
