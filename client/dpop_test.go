@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/tokenkeeper/tokenkeeper/client"
 	"github.com/tokenkeeper/tokenkeeper/storage"
 	"github.com/tokenkeeper/tokenkeeper/tokensource"
@@ -250,5 +252,23 @@ func TestDPoPAuthRequestWithoutKey(t *testing.T) {
 	}
 	if proofs, refused := op.seen(); len(proofs)+len(refused) != 0 {
 		t.Errorf("got %d token requests, want none", len(proofs)+len(refused))
+	}
+}
+
+// TestDPoPSeedRefused: a DPoP-bound oauth2.Token cannot be seeded or set:
+// its key is not in it, so the tokens could never be used or refreshed.
+func TestDPoPSeedRefused(t *testing.T) {
+	op := serveDPoPOP(t)
+	a := account(t, dpopClient(t, op, "ES256"))
+	tok := &oauth2.Token{AccessToken: "at-seeded", TokenType: "DPoP", RefreshToken: "rt-seeded"}
+	_, err := a.Seed(t.Context(), tok)
+	wantErr(t, err, client.ErrUnsupported)
+	wantErr(t, a.SetToken(t.Context(), tok), client.ErrUnsupported)
+	if _, err := a.TokenSource().Current(t.Context()); !errors.Is(err, tokensource.ErrLoginRequired) {
+		t.Errorf("got %v, want nothing stored", err)
+	}
+	tok.TokenType = "Bearer"
+	if ok, err := a.Seed(t.Context(), tok); !ok || err != nil {
+		t.Errorf("Seed of a Bearer token: got %t, %v; want it stored", ok, err)
 	}
 }
