@@ -49,6 +49,18 @@ func TestFormatsHideSecrets(t *testing.T) {
 	if !strings.Contains(formats(req), "[REDACTED]") {
 		t.Error("AuthRequest's formatted output does not say what was redacted")
 	}
+
+	// A DPoP login's AuthRequest also holds the private key.
+	dc := newClient(t, client.Config{Issuer: op.URL, ClientID: fakeClientID, DPoP: "EdDSA"})
+	dreq, err := account(t, dc).AuthCodeURL(webRedirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]any{"DPoP AuthRequest": dreq, "DPoP *AuthRequest": *dreq, "DPoP Client": dc} {
+		if out := formats(v); dreq.DPoPKey == "" || strings.Contains(out, dreq.DPoPKey) {
+			t.Errorf("%s: formatted output contains the DPoP key", name)
+		}
+	}
 }
 
 // TestNoSecretsInLogsOrErrors logs in, refreshes and fails in several ways
