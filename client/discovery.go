@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -35,6 +36,7 @@ type discoveryDoc struct {
 	EndSession           string   `json:"end_session_endpoint"`
 	IssParameter         bool     `json:"authorization_response_iss_parameter_supported"`
 	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
+	DPoPAlgs             []string `json:"dpop_signing_alg_values_supported"` // RFC 9449 §5.1
 }
 
 // discover fetches and checks the provider's discovery document, then
@@ -59,6 +61,12 @@ func (c *Client) useDiscovery(doc *discoveryDoc) {
 	c.ep = doc.endpoints().override(c.cfg.Endpoints)
 	c.issParam = doc.IssParameter
 	c.noS256 = len(doc.CodeChallengeMethods) > 0 && !slices.Contains(doc.CodeChallengeMethods, "S256")
+	if c.cfg.DPoP != "" && !slices.Contains(doc.DPoPAlgs, c.cfg.DPoP) {
+		// Not an error: a provider may support DPoP without saying so. One
+		// that does not answers with Bearer tokens, which logins refuse.
+		c.log.Warn("client: Config.DPoP: the provider's discovery document does not list the algorithm in dpop_signing_alg_values_supported",
+			slog.String("dpop", c.cfg.DPoP), slog.Any("supported", doc.DPoPAlgs))
+	}
 	c.ids = newIDVerifier(c.cfg, c.ep.JWKS, c.hc)
 	c.ids.keys.onFetch = func(ctx context.Context, body []byte) { c.cache.save(ctx, nil, time.Time{}, 0, body) }
 }

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,7 @@ type dpopOP struct {
 	never   bool        // every proof is answered use_dpop_nonce, with a new nonce
 	echo    bool        // the revocation endpoint refuses, quoting the proof and the token
 	raw     []string    // every DPoP header received
+	algs    []string    // discovery's dpop_signing_alg_values_supported; nil: left out
 	check   tokentest.DPoPChecker
 }
 
@@ -60,6 +62,9 @@ func (d *dpopOP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		at = tok
+	case "/.well-known/openid-configuration":
+		d.serveDiscovery(w, r)
+		return
 	default:
 		d.fakeOP.ServeHTTP(w, r)
 		return
@@ -92,6 +97,24 @@ func (d *dpopOP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.proofs = append(d.proofs, p)
 	d.mu.Unlock()
 	d.fakeOP.ServeHTTP(w, r)
+}
+
+// serveDiscovery serves the fake OP's discovery document with algs as its
+// dpop_signing_alg_values_supported.
+func (d *dpopOP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	d.fakeOP.ServeHTTP(rec, r)
+	var doc map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	d.mu.Lock()
+	if d.algs != nil {
+		doc["dpop_signing_alg_values_supported"] = d.algs
+	}
+	d.mu.Unlock()
+	writeJSON(w, http.StatusOK, doc)
 }
 
 // refuse answers a bad proof (why) or a proof without the nonce wanted;

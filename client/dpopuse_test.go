@@ -237,3 +237,31 @@ func TestDPoPSecretsHidden(t *testing.T) {
 		t.Errorf("formatted AuthRequest or Config does not say what it hides or which algorithm:\n%s", formats(req)+formats(cfg))
 	}
 }
+
+// TestDPoPDiscoveryWarning: a provider whose discovery document does not
+// list Config.DPoP's algorithm in dpop_signing_alg_values_supported gets a
+// warning in the log (not an error: some support DPoP without saying so).
+func TestDPoPDiscoveryWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		algs  []string
+		alg   string
+		warns bool
+	}{
+		{"not advertised", nil, "ES256", true},
+		{"listed", []string{"ES256", "RS256"}, "ES256", false},
+		{"another algorithm", []string{"ES256"}, "EdDSA", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := serveDPoPOP(t)
+			op.algs = tc.algs
+			var logs syncBuffer
+			dpopClient(t, op, tc.alg, func(c *client.Config) {
+				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			if got := strings.Contains(logs.String(), "dpop_signing_alg_values_supported"); got != tc.warns {
+				t.Errorf("warned: %t, want %t; log:\n%s", got, tc.warns, logs.String())
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -81,7 +82,8 @@ func number(v any) (float64, bool) {
 // Seed stores tok (converted with [TokenFromOAuth2]) as the account's
 // tokens only if the account has none: it was never logged in, or it was
 // logged out or its refresh token declared dead since. It reports whether
-// it stored tok. Use it to migrate an app's existing tokens: seeding at
+// it stored tok. A DPoP-bound token (token type DPoP) is refused with
+// [ErrUnsupported]: an oauth2.Token does not carry its key. Use it to migrate an app's existing tokens: seeding at
 // every start is safe, since later starts find the account's own, newer
 // tokens and leave them.
 //
@@ -112,6 +114,12 @@ func (a *Account) seed(ctx context.Context, tok *oauth2.Token, replace bool) (bo
 	rec := tokenFromOAuth2(tok, a.c.now())
 	if rec == nil || rec.AccessToken == "" && rec.RefreshToken == "" {
 		return false, errors.New("client: seeding needs an access token or a refresh token")
+	}
+	if strings.EqualFold(rec.TokenType, tokensource.DPoPTokenType) {
+		// Its key is not in an oauth2.Token: the tokens could never be
+		// used or refreshed, and a refresh without the proof may cost
+		// the grant.
+		return false, fmt.Errorf("%w: DPoP-bound tokens cannot be seeded without their key; log in instead", ErrUnsupported)
 	}
 	release, err := a.beginLogin()
 	if err != nil {
