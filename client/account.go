@@ -94,8 +94,9 @@ func (a *Account) TokenSource() *tokensource.Source { return a.src }
 // HTTPClient returns an *http.Client that sends requests with the
 // account's access token ("Authorization: Bearer", [transport.Transport];
 // for DPoP-bound tokens, Config.DPoP, "Authorization: DPoP" and a DPoP
-// proof by the account's key), refreshing it when the server rejects it. It uses the Transport, Timeout
-// and CheckRedirect of Config.HTTPClient, not its cookie jar (with a nil
+// proof by the account's key), refreshing it when the server rejects it.
+// It uses the Transport, Timeout and CheckRedirect of Config.HTTPClient,
+// not its cookie jar (with a nil
 // Config.HTTPClient: http.DefaultTransport and DefaultHTTPTimeout). The
 // token is only sent to the host of the original request, never over a
 // redirect elsewhere. The same client is returned every time.
