@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -29,6 +30,11 @@ type answer struct {
 }
 
 func (a answer) str(name string) string { s, _ := a.json[name].(string); return s }
+
+// String shows a's error, never its tokens.
+func (a answer) String() string {
+	return fmt.Sprintf("error %q (%s)", a.str("error"), a.str("error_description"))
+}
 
 // send makes one request and decodes the JSON answer.
 func send(t *testing.T, method, target string, form url.Values, header http.Header) answer {

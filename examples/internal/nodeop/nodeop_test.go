@@ -78,7 +78,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 				return
 			}
 			if a.status != http.StatusOK || a.str("access_token") == "" || a.str("token_type") != "Bearer" {
-				t.Fatalf("got %d %v, want 200 with a Bearer token", a.status, a.json["error_description"])
+				t.Fatalf("got %d %v, want 200 with a Bearer token", a.status, a)
 			}
 			if got := a.json["expires_in"]; got != float64(60) {
 				t.Errorf("expires_in %v, want 60", got)
@@ -97,10 +97,10 @@ func TestAssertionReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	if a := send(t, http.MethodPost, s.Endpoints().Token, form, nil); a.status != http.StatusOK {
-		t.Fatalf("first use: got %d %v", a.status, a.json)
+		t.Fatalf("first use: got %d %v", a.status, a)
 	}
 	if a := send(t, http.MethodPost, s.Endpoints().Token, form, nil); a.status != http.StatusUnauthorized {
-		t.Fatalf("replay: got %d %v, want 401", a.status, a.json)
+		t.Fatalf("replay: got %d %v, want 401", a.status, a)
 	}
 }
 
@@ -120,15 +120,15 @@ func TestDPoPRequired(t *testing.T) {
 	}
 	a := send(t, http.MethodPost, token, form(), nil)
 	if a.status != http.StatusBadRequest || a.str("error") != "invalid_grant" {
-		t.Fatalf("without a proof: got %d %v, want 400 invalid_grant", a.status, a.json)
+		t.Fatalf("without a proof: got %d %v, want 400 invalid_grant", a.status, a)
 	}
 	p := newProver(t)
 	first, last := p.sendDPoP(t, http.MethodPost, token, form, "")
 	if first.status != http.StatusBadRequest || first.str("error") != "use_dpop_nonce" || first.header.Get("DPoP-Nonce") == "" {
-		t.Errorf("first proof: got %d %v, want 400 use_dpop_nonce with a DPoP-Nonce header", first.status, first.json)
+		t.Errorf("first proof: got %d %v, want 400 use_dpop_nonce with a DPoP-Nonce header", first.status, first)
 	}
 	if last.status != http.StatusOK || last.str("token_type") != "DPoP" {
-		t.Fatalf("proof with nonce: got %d %v, want a DPoP token", last.status, last.json)
+		t.Fatalf("proof with nonce: got %d %v, want a DPoP token", last.status, last)
 	}
 	if got := last.json["expires_in"]; got != float64(5) {
 		t.Errorf("expires_in %v, want 5", got)
@@ -146,7 +146,7 @@ func TestOptionalNonce(t *testing.T) {
 	}
 	first, _ := newProver(t).sendDPoP(t, http.MethodPost, s.Endpoints().Token, fixed(f), "")
 	if first.status != http.StatusOK || first.str("token_type") != "DPoP" {
-		t.Fatalf("got %d %v, want a DPoP token at once", first.status, first.json)
+		t.Fatalf("got %d %v, want a DPoP token at once", first.status, first)
 	}
 }
 

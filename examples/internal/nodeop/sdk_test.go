@@ -120,6 +120,6 @@ func TestSourceRefreshDPoP(t *testing.T) {
 		}
 	}
 	if a.status != http.StatusOK || a.str("sub") != "alice" {
-		t.Fatalf("userinfo: got %d %v", a.status, a.json)
+		t.Fatalf("userinfo: got %d %v", a.status, a)
 	}
 }
