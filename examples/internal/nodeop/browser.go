@@ -85,15 +85,81 @@ func (s *Server) newBrowser() *browser {
 }
 
 var (
-	formRe  = regexp.MustCompile(`<form method="post" action="([^"]+)">`)
-	errorRe = regexp.MustCompile(`<p class="error">([^<]*)</p>`)
+	formRe   = regexp.MustCompile(`<form\b[^>]*\baction="([^"]+)"`)
+	hiddenRe = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+	errorRe  = regexp.MustCompile(`<p class="(?:error|red)">([^<]*)</p>`)
+	titleRe  = regexp.MustCompile(`<title>([^<]*)</title>`)
 )
 
-// authorize runs an authorization request up to the provider's redirect to
-// the client and returns the redirect's URL.
-func (b *browser) authorize(ctx context.Context, authURL, user string, allow bool) (string, error) {
-	resp, body, err := b.do(ctx, b.stay, http.MethodGet, authURL, nil)
-	loggedIn := false
+// successTitle is the title of node-oidc-provider's page after a device
+// was approved.
+const successTitle = "Sign-in Success"
+
+// step is what the user answers on one of the provider's pages.
+type step struct {
+	user     string
+	allow    bool
+	userCode string // for the device pages
+}
+
+// progress is what the user did so far in one run.
+type progress struct {
+	loggedIn bool // the login form was submitted
+	denied   bool // the consent page was answered with Deny
+}
+
+// next returns the form submission that answers the page in body, or
+// done when the page ends a device approval: the success page, or after
+// Deny the user code page again.
+func (b *browser) next(resp *http.Response, body []byte, st step, pr *progress) (action string, form url.Values, done bool, err error) {
+	page := redact(resp.Request.URL.String())
+	m := formRe.FindSubmatch(body)
+	if m == nil {
+		if t := titleRe.FindSubmatch(body); t != nil && string(t[1]) == successTitle {
+			return "", nil, true, nil
+		}
+		return "", nil, false, fmt.Errorf("nodeop: %s: no form: %s", page, pageMessage(body))
+	}
+	u, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
+	if err != nil {
+		return "", nil, false, fmt.Errorf("nodeop: %s: form action: %w", page, err)
+	}
+	form = url.Values{}
+	for _, h := range hiddenRe.FindAllSubmatch(body, -1) {
+		form.Set(string(h[1]), html.UnescapeString(string(h[2])))
+	}
+	switch {
+	case strings.HasSuffix(u.Path, "/login"):
+		if pr.loggedIn {
+			return "", nil, false, fmt.Errorf("%w: %s", ErrLoginRejected, pageMessage(body))
+		}
+		pr.loggedIn = true
+		form.Set("login", st.user)
+		form.Set("password", Password)
+	case strings.HasSuffix(u.Path, "/confirm"):
+		form.Set("decision", map[bool]string{true: "allow", false: "deny"}[st.allow])
+		pr.denied = !st.allow
+	case form.Has("confirm"): // the device confirmation page: submit as is
+	case form.Has("xsrf"): // the device user code page
+		if pr.denied { // node-oidc-provider shows it again after a denial
+			return "", nil, true, nil
+		}
+		if form.Has("user_code") || errorRe.Match(body) {
+			return "", nil, false, fmt.Errorf("nodeop: %s: %s", page, pageMessage(body))
+		}
+		form.Set("user_code", st.userCode)
+	default:
+		return "", nil, false, fmt.Errorf("nodeop: %s: unexpected form %s", page, u.Path)
+	}
+	return u.String(), form, false, nil
+}
+
+// run requests start and answers the provider's pages until it redirects
+// out of the provider (the redirect's URL is returned) or shows the device
+// flow's success page ("" is returned).
+func (b *browser) run(ctx context.Context, start string, st step) (string, error) {
+	resp, body, err := b.do(ctx, b.stay, http.MethodGet, start, nil)
+	var pr progress
 	for range maxPages {
 		if err != nil {
 			return "", err
@@ -104,31 +170,41 @@ func (b *browser) authorize(ctx context.Context, authURL, user string, allow boo
 		if resp.StatusCode != http.StatusOK {
 			return "", fmt.Errorf("nodeop: %s: status %d: %s", redact(resp.Request.URL.String()), resp.StatusCode, pageMessage(body))
 		}
-		m := formRe.FindSubmatch(body)
-		if m == nil {
-			return "", fmt.Errorf("nodeop: %s: no form: %s", redact(resp.Request.URL.String()), pageMessage(body))
+		action, form, done, err := b.next(resp, body, st, &pr)
+		if err != nil || done {
+			return "", err
 		}
-		action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
-		if err != nil {
-			return "", fmt.Errorf("nodeop: form action: %w", err)
-		}
-		form := url.Values{}
-		switch {
-		case strings.HasSuffix(action.Path, "/login"):
-			if loggedIn {
-				return "", fmt.Errorf("%w: %s", ErrLoginRejected, pageMessage(body))
-			}
-			loggedIn = true
-			form.Set("login", user)
-			form.Set("password", Password)
-		case strings.HasSuffix(action.Path, "/confirm"):
-			form.Set("decision", map[bool]string{true: "allow", false: "deny"}[allow])
-		default:
-			return "", fmt.Errorf("nodeop: unexpected form %s", action.Path)
-		}
-		resp, body, err = b.do(ctx, b.stay, http.MethodPost, action.String(), form)
+		resp, body, err = b.do(ctx, b.stay, http.MethodPost, action, form)
 	}
-	return "", errors.New("nodeop: the authorization did not end in a redirect to the client")
+	return "", errors.New("nodeop: too many pages")
+}
+
+// authorize runs an authorization request up to the provider's redirect to
+// the client and returns the redirect's URL.
+func (b *browser) authorize(ctx context.Context, authURL, user string, allow bool) (string, error) {
+	redirect, err := b.run(ctx, authURL, step{user: user, allow: allow})
+	if err == nil && redirect == "" {
+		err = errors.New("nodeop: the authorization did not end in a redirect to the client")
+	}
+	return redirect, err
+}
+
+// ApproveDevice does the user's part of a device authorization (RFC 8628
+// §3.3) on the provider's pages: it enters userCode on the verification
+// page, confirms the device, logs in as user with [Password] and answers
+// the consent page with Allow (allow true) or Deny. After Allow the
+// device's next poll receives the tokens; after Deny it fails with
+// access_denied. An unknown or used user code is an error, an unknown user
+// an error wrapping [ErrLoginRejected].
+func (s *Server) ApproveDevice(ctx context.Context, userCode, user string, allow bool) error {
+	if s.endpoints.DeviceAuthorization == "" {
+		return errors.New("nodeop: the provider has no device authorization endpoint")
+	}
+	redirect, err := s.newBrowser().run(ctx, s.issuer+"/device", step{user: user, allow: allow, userCode: userCode})
+	if err == nil && redirect != "" {
+		err = fmt.Errorf("nodeop: the device approval left the provider for %s", redact(redirect))
+	}
+	return err
 }
 
 // leaves returns the absolute target of a redirect out of the provider, or "".

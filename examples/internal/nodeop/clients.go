@@ -17,19 +17,25 @@ const (
 	// NativeDPoPClientID is a public client (token_endpoint_auth_method
 	// none) with dpop_bound_access_tokens: its token requests without a
 	// DPoP proof are refused, and its access and refresh tokens are bound
-	// to the proof's key. Grants: authorization_code, refresh_token.
+	// to the proof's key. Grants: authorization_code, refresh_token and
+	// the device authorization grant (RFC 8628).
 	NativeDPoPClientID = "tk-native-dpop"
 	// NativeClientID is a public client like NativeDPoPClientID that does
 	// not require DPoP: its tokens are Bearer tokens unless a request
 	// carries a proof, which binds them.
 	NativeClientID = "tk-native"
 	// ServiceClientID is a confidential client that authenticates with
-	// private_key_jwt, signed by [Server.ClientKey]. Grants:
-	// client_credentials, authorization_code, refresh_token.
+	// private_key_jwt, signed by [Server.ClientKey], at the token,
+	// revocation and device authorization endpoints. Grants:
+	// client_credentials, authorization_code, refresh_token and the device
+	// authorization grant.
 	ServiceClientID = "tk-service"
 	// ServiceDPoPClientID is ServiceClientID with dpop_bound_access_tokens.
 	ServiceDPoPClientID = "tk-service-dpop"
 )
+
+// deviceGrant is the grant type of the device authorization grant (RFC 8628 §3.4).
+const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 
 // RedirectURI is the registered redirect URI of every client; any port may
 // be added to it.
@@ -59,7 +65,7 @@ func clients(key crypto.Signer, keyID string) ([]map[string]any, error) {
 			"application_type":           "native",
 			"token_endpoint_auth_method": "none",
 			"redirect_uris":              []string{RedirectURI},
-			"grant_types":                []string{"authorization_code", "refresh_token"},
+			"grant_types":                []string{"authorization_code", "refresh_token", deviceGrant},
 			"response_types":             []string{"code"},
 			"scope":                      scope,
 			"dpop_bound_access_tokens":   dpop,
@@ -72,7 +78,7 @@ func clients(key crypto.Signer, keyID string) ([]map[string]any, error) {
 			"token_endpoint_auth_method": "private_key_jwt",
 			"jwks":                       map[string]any{"keys": []any{pub}},
 			"redirect_uris":              []string{RedirectURI},
-			"grant_types":                []string{"client_credentials", "authorization_code", "refresh_token"},
+			"grant_types":                []string{"client_credentials", "authorization_code", "refresh_token", deviceGrant},
 			"response_types":             []string{"code"},
 			"scope":                      scope,
 			"dpop_bound_access_tokens":   dpop,

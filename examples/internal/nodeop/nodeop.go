@@ -25,6 +25,7 @@ import (
 const (
 	DefaultAccessTokenLifetime  = time.Minute
 	DefaultRefreshTokenLifetime = 14 * 24 * time.Hour
+	DefaultDevicePollInterval   = time.Second
 )
 
 // DefaultUsers are the users who can log in when Options.Users is nil.
@@ -42,7 +43,8 @@ const startTimeout = 30 * time.Second
 
 // Options configures [Start]. The zero value gives 60 s access tokens,
 // 14-day refresh tokens rotated on every refresh, required DPoP nonces, the
-// users [DefaultUsers] and a fresh P-256 client key.
+// users [DefaultUsers], a fresh P-256 client key and a 1 s device poll
+// interval.
 type Options struct {
 	// AccessTokenLifetime is the lifetime of every access token (also those
 	// of the client credentials grant), rounded up to whole seconds. Zero
@@ -71,6 +73,10 @@ type Options struct {
 	// and [ServiceDPoPClientID]: an RSA, P-256 or Ed25519 key. nil: a new
 	// P-256 key.
 	ClientKey crypto.Signer
+	// DevicePollInterval is the interval of device authorizations
+	// (RFC 8628 §3.2), rounded up to whole seconds. Zero means
+	// DefaultDevicePollInterval. The provider does not enforce it.
+	DevicePollInterval time.Duration
 }
 
 // Endpoints are the provider's endpoints, from its discovery document.
@@ -81,6 +87,8 @@ type Endpoints struct {
 	Revocation    string `json:"revocation_endpoint"`
 	JWKS          string `json:"jwks_uri"`
 	EndSession    string `json:"end_session_endpoint"`
+	// DeviceAuthorization is the device authorization endpoint (RFC 8628 §3.1).
+	DeviceAuthorization string `json:"device_authorization_endpoint"`
 }
 
 // Server is a running node-oidc-provider. Its methods are safe for
@@ -120,9 +128,10 @@ func (s *Server) OAuth2Config(clientID string, scopes ...string) *oauth2.Config 
 	return &oauth2.Config{
 		ClientID: clientID,
 		Endpoint: oauth2.Endpoint{
-			AuthURL:   s.endpoints.Authorization,
-			TokenURL:  s.endpoints.Token,
-			AuthStyle: oauth2.AuthStyleInParams,
+			AuthURL:       s.endpoints.Authorization,
+			TokenURL:      s.endpoints.Token,
+			DeviceAuthURL: s.endpoints.DeviceAuthorization,
+			AuthStyle:     oauth2.AuthStyleInParams,
 		},
 		RedirectURL: RedirectURI,
 		Scopes:      scopes,
@@ -202,6 +211,7 @@ func (o Options) config(key crypto.Signer) ([]byte, error) {
 		"refreshTokenTTL":  seconds(o.RefreshTokenLifetime, DefaultRefreshTokenLifetime),
 		"requireDPoPNonce": !o.OptionalDPoPNonce,
 		"alwaysRotate":     !o.ProviderRotation,
+		"deviceInterval":   seconds(o.DevicePollInterval, DefaultDevicePollInterval),
 	})
 }
 

@@ -2,8 +2,8 @@
 // on loopback for tokenkeeper's end-to-end tests: a real authorization server
 // that implements DPoP (RFC 9449, with server-provided nonces) and
 // private_key_jwt client authentication (RFC 7523), plus the authorization
-// code flow with PKCE, refresh token rotation, client credentials,
-// revocation (RFC 7009) and userinfo.
+// code flow with PKCE, refresh token rotation, client credentials, the
+// device authorization grant (RFC 8628), revocation (RFC 7009) and userinfo.
 //
 // It is started by the Go package nodeop, which passes its configuration as
 // JSON in the NODEOP_CONFIG environment variable:
@@ -15,7 +15,8 @@
 //     "accessTokenTTL": 60,            // seconds
 //     "refreshTokenTTL": 1209600,      // seconds
 //     "requireDPoPNonce": true,        // proofs without a server nonce get use_dpop_nonce
-//     "alwaysRotate": true             // every refresh rotates the refresh token
+//     "alwaysRotate": true,            // every refresh rotates the refresh token
+//     "deviceInterval": 1              // seconds, the device authorization's interval
 //   }
 //
 // It listens on 127.0.0.1 on a free port, its issuer is http://127.0.0.1:PORT,
@@ -81,6 +82,7 @@ function providerConfiguration() {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      deviceFlow: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       dPoP: {
@@ -246,6 +248,14 @@ server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, defined(providerConfiguration()));
   logErrors(provider);
+  // RFC 8628 §3.2: node-oidc-provider sends no interval (clients then
+  // wait 5 s); tests want a shorter one.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body) {
+      ctx.body.interval = config.deviceInterval || 5;
+    }
+  });
   const callback = provider.callback();
   server.on('request', (req, res) => {
     const { pathname } = new URL(req.url, issuer);
