@@ -1,9 +1,16 @@
 package nodeop
 
 import (
+	"crypto"
+	"encoding/base64"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 )
 
 // TestNativeDPoP: the public DPoP client's code exchange needs a proof;
@@ -100,5 +107,48 @@ func TestNativeBearer(t *testing.T) {
 	a = send(t, http.MethodPost, e.Token, url.Values{"grant_type": {"refresh_token"}, "client_id": {NativeClientID}, "refresh_token": {a.str("refresh_token")}}, nil)
 	if a.status != http.StatusBadRequest || a.str("error") != "invalid_grant" {
 		t.Fatalf("revoked refresh token: got %d %v, want 400 invalid_grant", a.status, a)
+	}
+}
+
+// TestDPoPJKT: an authorization request with dpop_jkt (RFC 9449 §10) binds
+// the code to that key: the exchange with another key's proof is refused.
+func TestDPoPJKT(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	p := newProver(t)
+	jkt, err := (&jose.JSONWebKey{Key: p.key.Public()}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, verifier := login(t, s, NativeDPoPClientID, oauth2.SetAuthURLParam("dpop_jkt", base64.RawURLEncoding.EncodeToString(jkt)))
+	other := newProver(t)
+	if _, a := other.sendDPoP(t, http.MethodPost, s.Endpoints().Token, fixed(codeForm(NativeDPoPClientID, code, verifier)), ""); a.status != http.StatusBadRequest || a.str("error") != "invalid_grant" {
+		t.Fatalf("exchange with another key: got %d %v, want 400 invalid_grant", a.status, a)
+	}
+	code, verifier = login(t, s, NativeDPoPClientID, oauth2.SetAuthURLParam("dpop_jkt", base64.RawURLEncoding.EncodeToString(jkt)))
+	if _, a := p.sendDPoP(t, http.MethodPost, s.Endpoints().Token, fixed(codeForm(NativeDPoPClientID, code, verifier)), ""); a.status != http.StatusOK || a.str("token_type") != "DPoP" {
+		t.Fatalf("exchange with the key: got %d %v, want DPoP tokens", a.status, a)
+	}
+}
+
+// TestBrowser: the headless browser completes a loopback login: the app's
+// listener, on a port of its own, receives the code.
+func TestBrowser(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	got := make(chan url.Values, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.Query()
+		io.WriteString(w, "you may close this window")
+	}))
+	t.Cleanup(app.Close)
+	cfg := s.OAuth2Config(NativeClientID, "openid")
+	cfg.RedirectURL = app.URL + "/callback"
+	if err := s.Browser("alice", true)(t.Context(), cfg.AuthCodeURL("st4te", oauthS256()...)); err != nil {
+		t.Fatal(err)
+	}
+	q := <-got
+	if q.Get("code") == "" || q.Get("state") != "st4te" {
+		t.Fatalf("the app got state %q, code set %v", q.Get("state"), q.Get("code") != "")
 	}
 }
