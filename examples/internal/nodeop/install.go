@@ -23,13 +23,26 @@ const installTimeout = 5 * time.Minute
 // errNoNode reports that node or npm is not on PATH.
 var errNoNode = errors.New("nodeop: node or npm not found on PATH")
 
-// serverDir returns the directory of server.mjs, next to this file.
+// importPath is this package's import path.
+const importPath = "github.com/tokenkeeper/tokenkeeper/examples/internal/nodeop"
+
+// serverDir returns the directory of server.mjs, next to this file: found
+// from the source path compiled into the binary or, when that is not
+// absolute (go test -trimpath), with go list.
 func serverDir() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		return "", errors.New("nodeop: cannot locate the package source")
 	}
-	dir := filepath.Join(filepath.Dir(file), "server")
+	pkg := filepath.Dir(file)
+	if !filepath.IsAbs(pkg) {
+		out, err := exec.Command("go", "list", "-f", "{{.Dir}}", importPath).Output()
+		if err != nil {
+			return "", fmt.Errorf("nodeop: locating the package source: go list: %w", err)
+		}
+		pkg = string(bytes.TrimSpace(out))
+	}
+	dir := filepath.Join(pkg, "server")
 	if _, err := os.Stat(filepath.Join(dir, "server.mjs")); err != nil {
 		return "", fmt.Errorf("nodeop: server.mjs: %w", err)
 	}
