@@ -241,23 +241,18 @@ func str(fields map[string]any, name string, required bool) (string, error) {
 	return s, nil
 }
 
-// tokenType accepts "Bearer" (RFC 6750) and "DPoP" (RFC 9449 §5) in any
-// case, returned in their canonical case, and an absent token_type (which
+// tokenType accepts "Bearer" in any case, and an absent token_type (which
 // some servers omit) as Bearer's absence; any other type is refused,
-// because this SDK sends no other tokens. Whether a DPoP answer fits the
-// request is the caller's to check.
+// because this SDK only ever sends Bearer tokens (RFC 6750).
 func tokenType(fields map[string]any) (string, error) {
 	tt, err := str(fields, "token_type", false)
 	if err != nil || tt == "" {
 		return "", err
 	}
-	switch {
-	case strings.EqualFold(tt, "bearer"):
-		return "Bearer", nil
-	case strings.EqualFold(tt, "dpop"):
-		return "DPoP", nil
+	if !strings.EqualFold(tt, "bearer") {
+		return "", fmt.Errorf("%w: unsupported token_type %q", ErrMalformed, sanitize(tt, 32))
 	}
-	return "", fmt.Errorf("%w: unsupported token_type %q", ErrMalformed, sanitize(tt, 32))
+	return "Bearer", nil
 }
 
 // scope accepts the RFC's space-separated string and, leniently, a JSON
