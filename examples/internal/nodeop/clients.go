@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -58,7 +59,7 @@ func clients(key crypto.Signer, keyID string) ([]map[string]any, error) {
 	if err := json.Unmarshal(raw, &pub); err != nil {
 		return nil, fmt.Errorf("nodeop: client key: %w", err)
 	}
-	scope := "openid offline_access profile email api"
+	scope := strings.Join(Scopes, " ")
 	public := func(id string, dpop bool) map[string]any {
 		return map[string]any{
 			"client_id":                  id,

@@ -205,6 +205,7 @@ func (o Options) config(key crypto.Signer) ([]byte, error) {
 	}
 	return json.Marshal(map[string]any{
 		"clients":          cs,
+		"scopes":           Scopes,
 		"users":            users,
 		"password":         Password,
 		"accessTokenTTL":   seconds(o.AccessTokenLifetime, DefaultAccessTokenLifetime),

@@ -10,6 +10,7 @@
 //
 //   {
 //     "clients": [ ...client metadata as registered with the provider... ],
+//     "scopes": [ "openid", "offline_access", ... ],
 //     "users": { "alice": { "name": "...", "email": "..." }, ... },
 //     "password": "the password every user logs in with",
 //     "accessTokenTTL": 60,            // seconds
@@ -77,7 +78,7 @@ function providerConfiguration() {
       profile: ['name'],
       email: ['email', 'email_verified'],
     },
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'api'],
+    scopes: config.scopes || ['openid', 'offline_access', 'profile', 'email', 'api'],
     pkce: { required: (ctx, client) => client.clientAuthMethod === 'none' },
     features: {
       devInteractions: { enabled: false },
