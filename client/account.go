@@ -63,11 +63,12 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 		return nil, fmt.Errorf("client: account %q: %w", key, err)
 	}
 	a.src = src
-	base := c.hc.Transport
 	a.hc = &http.Client{
 		// The Source itself, not a wrapper: the Transport finds in it the
-		// DPoP prover of DPoP-bound tokens and the refresh-on-401.
-		Transport:     &transport.Transport{Source: src, Base: base, Rejected: c.cfg.Rejected},
+		// DPoP prover of DPoP-bound tokens and the refresh-on-401. The
+		// Base records the proofs of the client's own requests (userinfo)
+		// to keep them out of its errors.
+		Transport:     &transport.Transport{Source: src, Base: sinkTransport{c.hc.Transport}, Rejected: c.cfg.Rejected},
 		CheckRedirect: c.hc.CheckRedirect,
 		Timeout:       c.hc.Timeout,
 	}

@@ -1,11 +1,13 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper/internal/oauthwire"
@@ -82,4 +84,59 @@ func noteNonce(key *tokensource.DPoPKey, u *url.URL, status int, h http.Header, 
 	}
 	_, er, _ := oauthwire.Parse(status, h.Get("Content-Type"), body)
 	return er != nil && er.Code == "use_dpop_nonce"
+}
+
+// proofSink collects the DPoP proofs of the requests sent with a context
+// that carries it (withProofSink), so that an error quoting what a server
+// received can be scrubbed of them: the proofs are made inside the
+// account's transport.Transport, out of the caller's sight. Safe for
+// concurrent use.
+type proofSink struct {
+	mu     sync.Mutex
+	proofs []string
+}
+
+type proofSinkKey struct{}
+
+// withProofSink returns ctx carrying a new proofSink.
+func withProofSink(ctx context.Context) (context.Context, *proofSink) {
+	s := &proofSink{}
+	return context.WithValue(ctx, proofSinkKey{}, s), s
+}
+
+// sent returns the proofs collected so far.
+func (s *proofSink) sent() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.proofs...)
+}
+
+// sinkTransport is the Base of an account's transport.Transport: it sends
+// each request with base (nil: http.DefaultTransport) after recording its
+// DPoP proof in the proofSink of the request's context, if any.
+type sinkTransport struct{ base http.RoundTripper }
+
+func (t sinkTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s, ok := r.Context().Value(proofSinkKey{}).(*proofSink); ok {
+		if p := r.Header.Get("DPoP"); p != "" {
+			s.mu.Lock()
+			s.proofs = append(s.proofs, p)
+			s.mu.Unlock()
+		}
+	}
+	if t.base == nil {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	return t.base.RoundTrip(r)
+}
+
+// CloseIdleConnections closes the idle connections of base, if it can.
+func (t sinkTransport) CloseIdleConnections() {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

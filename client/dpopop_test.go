@@ -30,7 +30,7 @@ type dpopOP struct {
 	refused []string    // why proofs were refused
 	asked   int         // use_dpop_nonce answers sent
 	never   bool        // every proof is answered use_dpop_nonce, with a new nonce
-	echo    bool        // the revocation endpoint refuses, quoting the proof and the token
+	echo    bool        // revocation and userinfo refuse, quoting the proof and the token
 	raw     []string    // every DPoP header received
 	algs    []string    // discovery's dpop_signing_alg_values_supported; nil: left out
 	check   tokentest.DPoPChecker
@@ -71,7 +71,7 @@ func (d *dpopOP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d.mu.Lock()
 	d.raw = append(d.raw, r.Header.Values("DPoP")...)
-	echo := d.echo && r.URL.Path == "/revoke"
+	echo := d.echo && r.URL.Path != "/token"
 	d.mu.Unlock()
 	if echo {
 		r.ParseForm()

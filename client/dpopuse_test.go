@@ -181,8 +181,8 @@ func TestDPoPConfig(t *testing.T) {
 }
 
 // TestDPoPSecretsHidden: no printed form of the client's types shows the
-// DPoP key, and no error or log line shows a proof, even from a
-// revocation endpoint that quotes the proof it got.
+// DPoP key, and no error or log line shows a proof, even from userinfo
+// and revocation endpoints that quote the proof they got.
 func TestDPoPSecretsHidden(t *testing.T) {
 	op := serveDPoPOP(t)
 	var logs syncBuffer
@@ -211,12 +211,16 @@ func TestDPoPSecretsHidden(t *testing.T) {
 	op.mu.Lock()
 	op.echo = true
 	op.mu.Unlock()
+	_, uiErr := a.UserInfo(t.Context())
+	if uiErr == nil {
+		t.Fatal("UserInfo: got nil, want the echoing endpoint's error")
+	}
 	lr, err := a.LogoutWith(t.Context(), client.LogoutOptions{})
 	if err != nil || lr.Err == nil {
 		t.Fatalf("LogoutWith: %v, %v; want a revocation failure", lr, err)
 	}
 	var out strings.Builder
-	for _, v := range []any{cfg, &cfg, c, a, req, *req, login, lr, *lr, lr.Err, a.TokenSource().DPoPKey()} {
+	for _, v := range []any{cfg, &cfg, c, a, req, *req, login, lr, *lr, lr.Err, uiErr, a.TokenSource().DPoPKey()} {
 		out.WriteString(formats(v))
 	}
 	js, err := json.Marshal(req) // what a JSON session or log of the request shows
@@ -225,7 +229,7 @@ func TestDPoPSecretsHidden(t *testing.T) {
 	}
 	fmt.Fprintf(&out, "%v %+v %#v\n%s\n%s", lr.Err, lr.Err, lr.Err, logs.String(), js)
 	secrets := append([]string{req.DPoPKey, rec.DPoPKey, rec.AccessToken, rec.RefreshToken}, op.rawProofs()...)
-	if len(secrets) < 6 {
+	if len(secrets) < 7 { // 2 keys, 2 tokens, the exchange's, userinfo's and the revocations' proofs
 		t.Fatalf("got %d secrets, want the keys, the tokens and the proofs", len(secrets))
 	}
 	for _, s := range secrets {

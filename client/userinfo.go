@@ -86,8 +86,10 @@ func (a *Account) UserInfo(ctx context.Context) (*UserInfo, error) {
 }
 
 // getUserInfo GETs the userinfo endpoint with the account's token and
-// returns the JSON body.
+// returns the JSON body. An error answer is scrubbed of the tokens and of
+// the DPoP proofs sent, for servers that echo the request.
 func (a *Account) getUserInfo(ctx context.Context) ([]byte, error) {
+	ctx, sink := withProofSink(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.c.ep.UserInfo, nil)
 	if err != nil {
 		return nil, fmt.Errorf("client: userinfo request: %w", err)
@@ -106,7 +108,7 @@ func (a *Account) getUserInfo(ctx context.Context) ([]byte, error) {
 		return nil, &EndpointError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, endpointError("userinfo", resp.StatusCode, body, a.tokens(ctx)...)
+		return nil, endpointError("userinfo", resp.StatusCode, body, append(a.tokens(ctx), sink.sent()...)...)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
 		return nil, &EndpointError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Err: fmt.Errorf("%w: Content-Type %q is not application/json", tokensource.ErrMalformedResponse, oauthwire.Sanitize(mt, 64))}
