@@ -52,7 +52,7 @@ func (w *wire) refused(path string) int {
 	n := 0
 	for _, p := range w.paths {
 		if strings.HasPrefix(p, "POST "+path+" ") || strings.HasPrefix(p, "GET "+path+" ") {
-			if strings.HasSuffix(p, http.StatusText(400)) || strings.HasSuffix(p, http.StatusText(401)) {
+			if strings.HasSuffix(p, http.StatusText(http.StatusBadRequest)) || strings.HasSuffix(p, http.StatusText(http.StatusUnauthorized)) {
 				n++
 			}
 		}
