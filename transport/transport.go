@@ -167,10 +167,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.send(req, req.Body, tok)
-	if err != nil || !t.rejected(resp) {
-		return resp, err
+	switch {
+	case err != nil:
+		return nil, err
+	case isDPoP(tok):
+		return t.followDPoP(req, resp, tok)
+	case !t.rejected(resp):
+		return resp, nil
 	}
-	return t.replay(req, resp, tok)
+	resp, _, err = t.replay(req, resp, tok)
+	return resp, err
 }
 
 // CloseIdleConnections closes the idle connections of Base, if it has a
@@ -209,12 +215,30 @@ func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 	return tok, nil
 }
 
-// send sends a copy of req with body and tok's Authorization header.
+// send sends a copy of req with body and tok's Authorization header. For a
+// DPoP token the copy also carries a fresh proof, and the response's
+// DPoP-Nonce is reported to the prover; if there is no proof, body is closed
+// and nothing is sent.
 func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Token) (*http.Response, error) {
+	var (
+		header http.Header
+		prover DPoPProver
+	)
+	if isDPoP(tok) {
+		var err error
+		if header, prover, err = t.proofHeader(req, tok); err != nil {
+			if body != nil {
+				body.Close()
+			}
+			return nil, err
+		}
+	} else {
+		header = withAuthorization(req.Header, authorization(tok))
+	}
 	out := new(http.Request)
 	*out = *req
 	out.Body = body
-	out.Header = withAuthorization(req.Header, authorization(tok))
+	out.Header = header
 	resp, err := t.base().RoundTrip(out)
 	switch {
 	case err != nil:
@@ -224,6 +248,9 @@ func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Toke
 		return nil, err
 	case resp == nil:
 		return nil, errors.New("transport: Base returned no response and no error")
+	}
+	if prover != nil {
+		reportNonce(prover, req, resp)
 	}
 	return resp, nil
 }
