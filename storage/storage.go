@@ -39,7 +39,7 @@ type Token struct {
 
 	// DPoPKey is the private key the tokens are bound to with DPoP
 	// (RFC 9449), in the encoding package tokensource gives it
-	// (DPoPKey.Encode: the key's PKCS #8 form), or "" when the tokens are
+	// (DPoPKey.Encode: the key's PKCS #8 DER, base64url), or "" when the tokens are
 	// Bearer tokens. It is as secret as the refresh token, which is useless
 	// without it: every store keeps it where it keeps the refresh token,
 	// and no printed form of a Token shows it.

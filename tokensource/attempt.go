@@ -45,8 +45,9 @@ func (s *Source) retry(r *run, err error, attempt int) bool {
 
 // post sends one token request and reports a temporary failure to the
 // scheduler, which decides when the next attempt may start. The request
-// has its own budget (see run.answer).
-func (s *Source) post(r *run, form url.Values) (*storage.Token, error) {
+// has its own budget (see run.answer). key, when not nil, binds the
+// tokens with DPoP.
+func (s *Source) post(r *run, form url.Values, key *DPoPKey) (*storage.Token, error) {
 	r.counted = false
 	if err := r.ctx.Err(); err != nil {
 		return nil, &Error{Err: err, netFail: true}
@@ -60,7 +61,7 @@ func (s *Source) post(r *run, form url.Values) (*storage.Token, error) {
 	}
 	ctx, cancel := r.answer(s.cfg.RefreshTimeout)
 	defer cancel()
-	t, err := exchange(ctx, s.hc, s.cfg.OAuth2, s.cfg.ClientAuth, form, s.clock())
+	t, err := exchange(ctx, s.hc, s.cfg.OAuth2, s.cfg.ClientAuth, key, form, s.clock())
 	var te *Error
 	r.counted = err != nil && errors.As(err, &te) && te.Temporary()
 	if r.counted {

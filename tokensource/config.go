@@ -55,6 +55,16 @@ type Config struct {
 	// shared and must be safe for concurrent use.
 	ClientAuth *ClientAssertion
 
+	// DPoP, with GrantClientCredentials, binds the tokens to a key
+	// (RFC 9449) of this algorithm: "ES256", "RS256" or "EdDSA" (see
+	// [NewDPoPKey]). The Source makes the key the first time it needs one
+	// and keeps it in the record, so that every later token request and
+	// every process sharing the store uses the same key. "": Bearer tokens.
+	// With GrantRefreshToken it is not used: the record decides, since a
+	// refresh must use the key its refresh token is bound to, the one
+	// saved at login ([storage.Token].DPoPKey; "" for Bearer tokens).
+	DPoP string
+
 	// Store persists the account's tokens. nil: a new [storage.Memory].
 	// A Store that is also a [storage.Locker] makes refreshes of the
 	// account one at a time across every process sharing it.
@@ -147,6 +157,11 @@ func (c *Config) validate() error {
 		if err := c.ClientAuth.validate(); err != nil {
 			return err
 		}
+	}
+	switch c.DPoP {
+	case "", "ES256", "RS256", "EdDSA":
+	default:
+		return fmt.Errorf("tokensource: Config.DPoP %q is not ES256, RS256 or EdDSA: %w", c.DPoP, ErrUnsupportedKey)
 	}
 	if c.Grant != GrantRefreshToken && c.Grant != GrantClientCredentials {
 		return fmt.Errorf("tokensource: unknown Grant %d", c.Grant)

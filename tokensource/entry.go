@@ -2,6 +2,7 @@ package tokensource
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -141,7 +142,11 @@ func deadEntry(err error, dead *storage.Token, seen uint64) *entry {
 // callers of a Source never need it, and every copy is one more place it
 // could leak from. The ID token and scope are available with Extra.
 func oauthToken(rec *storage.Token) *oauth2.Token {
-	t := &oauth2.Token{AccessToken: rec.AccessToken, TokenType: "Bearer", Expiry: rec.Expiry}
+	typ := "Bearer"
+	if strings.EqualFold(rec.TokenType, DPoPTokenType) {
+		typ = DPoPTokenType // sent as "Authorization: DPoP" with a proof
+	}
+	t := &oauth2.Token{AccessToken: rec.AccessToken, TokenType: typ, Expiry: rec.Expiry}
 	extra := map[string]any{}
 	if rec.IDToken != "" {
 		extra["id_token"] = rec.IDToken

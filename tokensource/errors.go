@@ -232,13 +232,18 @@ func (e *Error) Unwrap() error { return e.Err }
 // Temporary reports whether the same request may succeed later: the
 // request or the response failed in transit (refused, reset, timed out,
 // TLS failure), or the server answered 408, 429 or any 5xx, whatever error
-// code it sent, or sent the error codes temporarily_unavailable or
-// server_error.
+// code it sent, or sent the error codes temporarily_unavailable,
+// server_error or use_dpop_nonce (a DPoP server that wants a newer nonce
+// than the one it was sent, RFC 9449 §8).
 func (e *Error) Temporary() bool {
 	switch {
 	case e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
 		return true
 	case e.Code == "temporarily_unavailable", e.Code == "server_error":
+		return true
+	case e.Code == "use_dpop_nonce":
+		// The server rotated its DPoP nonce again before the retry with
+		// the one it had sent: the next attempt carries the newest.
 		return true
 	}
 	return e.netFail

@@ -51,9 +51,18 @@ type ExchangeOptions struct {
 	// oauth2.Config's ClientSecret, which is then not sent. Its default
 	// audience is the token endpoint URL.
 	ClientAuth *ClientAssertion
-	// Now returns the current time, for the assertion and the lifetimes.
-	// nil: time.Now.
+	// Now returns the current time, for the assertion, the DPoP proof and
+	// the lifetimes. nil: time.Now.
 	Now func() time.Time
+	// DPoP, if not nil, binds the tokens to this key (RFC 9449): the
+	// request carries a proof made with it; an answer "use_dpop_nonce"
+	// (400) with a DPoP-Nonce header is retried once, with a new proof
+	// holding the nonce and a new client assertion; every DPoP-Nonce the
+	// endpoint sends is remembered by the key; and an answer whose
+	// token_type is not DPoP is refused with an error matching
+	// [ErrDPoPDowngrade]. The record returned holds the key (DPoPKey) and
+	// token_type DPoP. nil: Bearer tokens, no proof.
+	DPoP *DPoPKey
 }
 
 // ExchangeWith is [Exchange] with options: it sends one token request
@@ -71,20 +80,42 @@ func ExchangeWith(ctx context.Context, c *oauth2.Config, form url.Values, o Exch
 	if o.Now != nil {
 		now = o.Now
 	}
-	return exchange(ctx, noRedirects(o.HTTPClient), c, o.ClientAuth, form, now())
+	return exchange(ctx, noRedirects(o.HTTPClient), c, o.ClientAuth, o.DPoP, form, now())
 }
 
-func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, auth *ClientAssertion, form url.Values, now time.Time) (*storage.Token, error) {
+// exchange sends the token request, and once more when a DPoP server asks
+// for a nonce it has just sent (RFC 9449 §8): never more than twice.
+func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, auth *ClientAssertion, key *DPoPKey, form url.Values, now time.Time) (*storage.Token, error) {
+	t, err := exchangeOnce(ctx, hc, c, auth, key, form, now)
+	var e *Error
+	if key != nil && errors.As(err, &e) && e.Code == "use_dpop_nonce" && e.Header.Get("DPoP-Nonce") != "" {
+		t, err = exchangeOnce(ctx, hc, c, auth, key, form, now)
+	}
+	return t, err
+}
+
+func exchangeOnce(ctx context.Context, hc *http.Client, c *oauth2.Config, auth *ClientAssertion, key *DPoPKey, form url.Values, now time.Time) (*storage.Token, error) {
 	req, sent, err := newTokenRequest(ctx, c, auth, form, now)
 	if err != nil {
 		return nil, err
 	}
 	secrets := requestSecrets(c, sent)
+	if key != nil {
+		proof, err := key.Proof(http.MethodPost, req.URL, "", now)
+		if err != nil {
+			return nil, &Error{Err: err}
+		}
+		req.Header.Set("DPoP", proof)
+		secrets = append(secrets, proof)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, &Error{Err: oauthwire.ScrubError(err, secrets...), netFail: true}
 	}
 	defer resp.Body.Close()
+	if n := resp.Header.Get("DPoP-Nonce"); key != nil && n != "" {
+		key.SetNonce(req.URL, n)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, oauthwire.MaxBody+1))
 	if err != nil {
 		return nil, &Error{StatusCode: resp.StatusCode, Header: scrubHeader(resp.Header, secrets), Err: oauthwire.ScrubError(err, secrets...), netFail: true}
@@ -110,7 +141,27 @@ func exchange(ctx context.Context, hc *http.Client, c *oauth2.Config, auth *Clie
 		}
 		return nil, e
 	}
-	return record(t, now), nil
+	rec := record(t, now)
+	if key != nil {
+		if !strings.EqualFold(t.TokenType, DPoPTokenType) {
+			return nil, downgraded(resp, rec, secrets)
+		}
+		rec.TokenType, rec.DPoPKey = DPoPTokenType, key.Encode()
+	}
+	return rec, nil
+}
+
+// downgraded is the error for an answer to a DPoP request that issued rec,
+// tokens of another type: refused, except its rotated refresh token.
+func downgraded(resp *http.Response, rec *storage.Token, secrets []string) *Error {
+	secrets = append(secrets, rec.AccessToken, rec.RefreshToken, rec.IDToken)
+	return &Error{
+		StatusCode:    resp.StatusCode,
+		Header:        scrubHeader(resp.Header, secrets),
+		Err:           fmt.Errorf("%w (token_type %q)", ErrDPoPDowngrade, oauthwire.Scrub(rec.TokenType, secrets...)),
+		rotated:       rec.RefreshToken,
+		rotatedExpiry: rec.RefreshExpiry,
+	}
 }
 
 // newTokenRequest builds the token request and returns it with the form it

@@ -175,7 +175,11 @@ func (s *Source) obtain(r *run, rec *storage.Token, reread bool) (*entry, error)
 		}
 		form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rec.RefreshToken}}
 	}
-	t, err := s.post(r, form)
+	key, err := s.keyFor(rec)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.post(r, form, key)
 	// The answer has a budget of its own: the provider may have rotated
 	// the refresh token, and that must be saved, whoever is still waiting.
 	ctx, cancel := r.answer(s.cfg.RefreshTimeout)

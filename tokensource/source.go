@@ -32,6 +32,10 @@ type Source struct {
 	cur atomic.Pointer[entry] // what callers get; nil until first loaded
 	bg  atomic.Bool           // a background refresh was started for cur
 
+	// dpop is the DPoP key of the newest record that had one (or the key
+	// made for Config.DPoP), parsed once and kept for its nonce memory.
+	dpop atomic.Pointer[DPoPKey]
+
 	sem   chan struct{} // held while refreshing or writing: one at a time per Source
 	lease storage.Lease // the store's lock while sem is held and the store has one; guarded by sem
 

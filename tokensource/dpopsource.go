@@ -1,0 +1,94 @@
+package tokensource
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/storage"
+)
+
+// ErrNoDPoPKey is matched by the error of [Source.DPoPProof] when the
+// account's tokens are not DPoP-bound (its record holds no DPoP key).
+var ErrNoDPoPKey = errors.New("tokensource: the account's tokens are not DPoP-bound")
+
+// DPoPKey returns the DPoP key the account's current tokens are bound to,
+// with the nonces this Source remembers, or nil when they are Bearer
+// tokens or no record was loaded yet. Package client uses it for the
+// proofs of userinfo and revocation requests.
+func (s *Source) DPoPKey() *DPoPKey {
+	k, err := s.keyFor(s.record())
+	if err != nil || k == nil {
+		return nil
+	}
+	return k
+}
+
+// DPoPProof returns a DPoP proof for a request with method to u carrying
+// tok, the access token this Source gave out: made with the current
+// record's key, with tok's hash as ath and the nonce remembered for u's
+// origin. It implements transport.DPoPProver. It fails with an error
+// matching [ErrNoDPoPKey] when the tokens are not DPoP-bound. The proof is
+// a credential for that one request.
+func (s *Source) DPoPProof(method string, u *url.URL, tok *oauth2.Token) (string, error) {
+	if tok == nil || tok.AccessToken == "" {
+		return "", errors.New("tokensource: DPoP proof: no access token")
+	}
+	k, err := s.keyFor(s.record())
+	if err != nil {
+		return "", err
+	}
+	if k == nil {
+		return "", ErrNoDPoPKey
+	}
+	return k.Proof(method, u, tok.AccessToken, s.clock())
+}
+
+// DPoPNonce remembers nonce, a DPoP-Nonce header u's origin sent, for the
+// proofs of later requests there. It implements transport.DPoPProver.
+// Without a DPoP key it does nothing.
+func (s *Source) DPoPNonce(u *url.URL, nonce string) {
+	if k := s.DPoPKey(); k != nil {
+		k.SetNonce(u, nonce)
+	}
+}
+
+// keyFor returns the DPoP key to redeem rec with: rec's own (parsed once
+// and cached with its nonce memory), or for GrantClientCredentials with
+// Config.DPoP the key this Source made; nil for Bearer tokens. A key that
+// cannot be read fails the refresh without touching the record: the
+// refresh token bound to it is worthless without it, and a newer program
+// may still read it.
+func (s *Source) keyFor(rec *storage.Token) (*DPoPKey, error) {
+	enc := ""
+	if rec != nil {
+		enc = rec.DPoPKey
+	}
+	k := s.dpop.Load()
+	switch {
+	case enc != "" && k != nil && k.Encode() == enc:
+		return k, nil
+	case enc != "":
+		n, err := ParseDPoPKey(enc)
+		if err != nil {
+			return nil, fmt.Errorf("tokensource: the DPoP key stored for %q cannot be used: %w", s.cfg.Key, err)
+		}
+		s.dpop.CompareAndSwap(k, n)
+		return n, nil
+	case s.cfg.Grant != GrantClientCredentials || s.cfg.DPoP == "":
+		return nil, nil
+	case k != nil && strings.EqualFold(k.Algorithm(), s.cfg.DPoP):
+		return k, nil
+	}
+	n, err := NewDPoPKey(s.cfg.DPoP)
+	if err != nil {
+		return nil, err
+	}
+	if !s.dpop.CompareAndSwap(k, n) {
+		return s.dpop.Load(), nil
+	}
+	return n, nil
+}
