@@ -15,7 +15,7 @@ import (
 // out as "Authorization: DPoP <token>" with one DPoP header, the caller's
 // own Authorization and DPoP entries being replaced in the copy and kept in
 // its request; a request without a method is proved as GET; a prover that
-// writes into the URL it is given changes nothing of the caller's.
+// writes into the URLs it is given changes nothing of the caller's.
 func TestDPoPHeader(t *testing.T) {
 	for _, typ := range []string{"DPoP", "dpop", "DPOP"} {
 		t.Run(typ, func(t *testing.T) {
@@ -23,8 +23,15 @@ func TestDPoPHeader(t *testing.T) {
 			p.current.TokenType = typ
 			p.mutate = true
 			var got http.Header
-			tr := &Transport{Source: p, Base: okBase(t, func(r *http.Request) { got = r.Header })}
-			req, _ := http.NewRequest("", "https://api.example.com/v1/items?limit=10", nil)
+			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				got = r.Header
+				resp, _ := response(http.StatusOK, "")
+				resp.Header.Set("DPoP-Nonce", "n1")
+				return resp, nil
+			})
+			tr := &Transport{Source: p, Base: base}
+			req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/items?limit=10", nil)
+			req.Method = "" // means GET, and is proved as GET
 			req.Header.Set("Authorization", "Basic caller")
 			req.Header.Set("DPoP", "caller's proof")
 			req.Header["dpop"] = []string{"odd spelling"}
@@ -34,7 +41,10 @@ func TestDPoPHeader(t *testing.T) {
 				t.Fatal(err)
 			}
 			before.checkUnchanged(t, req)
-			proofs, _ := p.recorded()
+			proofs, nonces := p.recorded()
+			if len(nonces) != 1 || nonces[0] != (nonceCall{"https://api.example.com/v1/items?limit=10", "n1"}) {
+				t.Errorf("got nonces %+v reported, want n1 for the request's URL", nonces)
+			}
 			want := http.Header{
 				"Authorization": {"DPoP " + secret},
 				"Dpop":          {"proof-1-"},
@@ -134,7 +144,10 @@ func TestDPoPProofFails(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newFakeProver(secret)
-			p.err, p.failAfter, p.empty = errProof, tc.failAfter, tc.empty
+			p.failAfter, p.empty = tc.failAfter, tc.empty
+			if !tc.empty {
+				p.err = errProof
+			}
 			base := &script{t: t, answers: tc.answers}
 			var bodies []*trackedBody
 			req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/", nil)

@@ -225,3 +225,33 @@ func TestDPoPNonceBurst(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidToken: the default rejection rule, and the building block of
+// Rejected hooks, reads the error of the first Bearer and of the first DPoP
+// challenge of a 401.
+func TestInvalidToken(t *testing.T) {
+	for _, tc := range []struct {
+		status    int
+		challenge string
+		want      bool
+	}{
+		{401, invalidToken, true},
+		{401, dpopInvalidToken, true},
+		{401, `Basic realm="x", dpop error="invalid_token"`, true},
+		{401, `Bearer realm="api", ` + dpopInvalidToken, true},
+		{401, `Bearer error="invalid_request", DPoP error="invalid_token"`, true},
+		{401, `DPoP error="invalid_token`, false}, // malformed
+		{401, useNonce, false},
+		{401, dpopInsufficient, false},
+		{401, dpopProofRejected, false},
+		{401, `Basic error="invalid_token"`, false},
+		{401, "", false},
+		{403, dpopInvalidToken, false},
+		{200, dpopInvalidToken, false},
+	} {
+		resp, _ := response(tc.status, tc.challenge)
+		if got := InvalidToken(resp); got != tc.want {
+			t.Errorf("InvalidToken(%d %s) = %v, want %v", tc.status, tc.challenge, got, tc.want)
+		}
+	}
+}
