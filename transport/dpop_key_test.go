@@ -29,12 +29,15 @@ import (
 )
 
 // dpopSource returns a Source whose record holds the DPoP token "at1", its
-// refresh token and key, and whose token endpoint is tokenURL.
+// refresh token and key (with key nil, the Bearer token "at1" and its
+// refresh token), and whose token endpoint is tokenURL.
 func dpopSource(t testing.TB, key *tokensource.DPoPKey, tokenURL string) *tokensource.Source {
 	t.Helper()
 	store := storage.NewMemory()
-	rec := &storage.Token{AccessToken: "at1", TokenType: "DPoP", RefreshToken: "rt1",
-		Expiry: time.Now().Add(time.Hour), DPoPKey: key.Encode(), Version: 1}
+	rec := &storage.Token{AccessToken: "at1", TokenType: "Bearer", RefreshToken: "rt1", Expiry: time.Now().Add(time.Hour), Version: 1}
+	if key != nil {
+		rec.TokenType, rec.DPoPKey = "DPoP", key.Encode()
+	}
 	if err := store.Save(context.Background(), "k", rec); err != nil {
 		t.Fatal(err)
 	}
