@@ -85,6 +85,11 @@
 //	other 4xx codes, 3xx, malformed answers         *Error, not temporary, same schedule;
 //	                                                  a rotated refresh token in a refused
 //	                                                  200 is saved
+//	use_dpop_nonce twice in a row (the DPoP          temporary *Error (the first one is
+//	  server's nonce moved on again)                  retried at once with the nonce)
+//	200 with Bearer tokens to a DPoP request        *Error matching ErrDPoPDowngrade, not
+//	  (a downgrade)                                   temporary; the rotated refresh token
+//	                                                  is saved, the tokens are not used
 //	the store's lock or read fails (a shared        *StoreError, temporary (same schedule)
 //	  store unreachable), or its lease was lost       unless the record is unusable (wrong
 //	  before the request                              key, corrupt, rolled back): no
@@ -92,6 +97,17 @@
 //
 // Before a dead refresh token is reported, the store is read once more: a
 // newer record a peer saved while the request was out is adopted.
+//
+// # DPoP
+//
+// Tokens bound to a key with DPoP (RFC 9449) are refreshed with a proof
+// made with that key: a record with a [storage.Token].DPoPKey (saved at
+// login by package client, or made by a client-credentials Source with
+// Config.DPoP) is redeemed with a proof, must come back as DPoP tokens
+// (else [ErrDPoPDowngrade]), and keeps its key. The nonces servers ask
+// for are remembered per origin by the key ([DPoPKey]); a Source is a
+// transport.DPoPProver, so package transport sends its DPoP tokens with
+// a proof for each request.
 //
 // See RFC 6749 §6 (refreshing an access token) and §5.2 (error responses).
 package tokensource

@@ -144,8 +144,15 @@ func newDPoPKey(key crypto.Signer) (*DPoPKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: DPoP key: thumbprint: %w", err)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key},
-		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	// The public key goes into every proof's header. Marshalled here once
+	// rather than by go-jose for every proof (EmbedJWK): a proof costs
+	// little more than its signature.
+	jwk, err := (&jose.JSONWebKey{Key: key.Public()}).MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("tokensource: DPoP key: %w", err)
+	}
+	opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", json.RawMessage(jwk))
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: DPoP key: %w", err)
 	}

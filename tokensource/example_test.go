@@ -248,3 +248,19 @@ func ExampleClientAssertion() {
 	fmt.Println(alg, "assertions accepted:", srv.Assertion.Accepted())
 	// Output: ES256 assertions accepted: 1
 }
+
+// ExampleNewDPoPKey makes a DPoP key, as a login does, and keeps it in
+// the record it saves: only its encoded form, a secret, goes to the store.
+func ExampleNewDPoPKey() {
+	key, err := tokensource.NewDPoPKey("ES256")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec := &storage.Token{TokenType: tokensource.DPoPTokenType, DPoPKey: key.Encode()}
+	back, err := tokensource.ParseDPoPKey(rec.DPoPKey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(back.Algorithm(), back.Thumbprint() == key.Thumbprint(), len(key.Thumbprint()))
+	// Output: ES256 true 43
+}

@@ -142,23 +142,26 @@ func exchangeOnce(ctx context.Context, hc *http.Client, c *oauth2.Config, auth *
 		return nil, e
 	}
 	rec := record(t, now)
-	if key != nil {
-		if !strings.EqualFold(t.TokenType, DPoPTokenType) {
-			return nil, downgraded(resp, rec, secrets)
-		}
-		rec.TokenType, rec.DPoPKey = DPoPTokenType, key.Encode()
+	switch {
+	case key != nil && t.TokenType != DPoPTokenType:
+		return nil, refused(resp, rec, secrets, fmt.Errorf("%w (token_type %q)", ErrDPoPDowngrade, t.TokenType))
+	case key == nil && t.TokenType == DPoPTokenType:
+		return nil, refused(resp, rec, secrets, fmt.Errorf("%w: DPoP-bound tokens issued to a request without a DPoP proof", ErrMalformedResponse))
+	case key != nil:
+		rec.DPoPKey = key.Encode()
 	}
 	return rec, nil
 }
 
-// downgraded is the error for an answer to a DPoP request that issued rec,
-// tokens of another type: refused, except its rotated refresh token.
-func downgraded(resp *http.Response, rec *storage.Token, secrets []string) *Error {
+// refused is the error for an answer that issued rec, tokens of a type
+// the request did not ask for: they are not used, except the rotated
+// refresh token, which the Source keeps (the one it sent may be dead).
+func refused(resp *http.Response, rec *storage.Token, secrets []string, cause error) *Error {
 	secrets = append(secrets, rec.AccessToken, rec.RefreshToken, rec.IDToken)
 	return &Error{
 		StatusCode:    resp.StatusCode,
 		Header:        scrubHeader(resp.Header, secrets),
-		Err:           fmt.Errorf("%w (token_type %q)", ErrDPoPDowngrade, oauthwire.Scrub(rec.TokenType, secrets...)),
+		Err:           cause,
 		rotated:       rec.RefreshToken,
 		rotatedExpiry: rec.RefreshExpiry,
 	}

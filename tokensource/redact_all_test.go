@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/storage"
 )
 
 // TestNoSecretInAnyForm prints every exported type of the package that can
@@ -26,7 +28,16 @@ func TestNoSecretInAnyForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
+	key, err := NewDPoPKey("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.publish(src.newEntry(&storage.Token{AccessToken: secret, RefreshToken: secret, TokenType: "DPoP", DPoPKey: key.Encode()}))
+	if src.DPoPKey() == nil {
+		t.Fatal("the Source did not take the record's DPoP key")
+	}
 	values := map[string]any{
+		"DPoPKey": *key, "*DPoPKey": key,
 		"Config": cfg, "*Config": &cfg,
 		"Error": te, "*Error": &te,
 		"LoginRequiredError": lre, "*LoginRequiredError": &lre,
@@ -48,7 +59,7 @@ func TestNoSecretInAnyForm(t *testing.T) {
 			slog.New(slog.NewTextHandler(&out, nil)).Info("m", "v", w)
 			slog.New(slog.NewJSONHandler(&out, nil)).Info("m", "v", w)
 			hexed := fmt.Sprintf("%x", secret)
-			if s := out.String(); strings.Contains(s, secret) || strings.Contains(strings.ToLower(s), hexed) {
+			if s := out.String(); strings.Contains(s, secret) || strings.Contains(strings.ToLower(s), hexed) || strings.Contains(s, key.Encode()[:40]) {
 				t.Errorf("%s %s: a secret is printed:\n%s", name, how, s)
 			}
 		}

@@ -27,7 +27,7 @@ var ErrMalformed = errors.New("malformed token response")
 // Token is a successful token response.
 type Token struct {
 	AccessToken  string
-	TokenType    string // "Bearer" (normalised) or "" when the server sent none
+	TokenType    string // "Bearer" or "DPoP" (normalised), or "" when the server sent none
 	RefreshToken string // "" when the server sent none
 	IDToken      string // "" when the server sent none
 	Scope        string // "" when the server sent none
@@ -241,18 +241,22 @@ func str(fields map[string]any, name string, required bool) (string, error) {
 	return s, nil
 }
 
-// tokenType accepts "Bearer" in any case, and an absent token_type (which
-// some servers omit) as Bearer's absence; any other type is refused,
-// because this SDK only ever sends Bearer tokens (RFC 6750).
+// tokenType accepts "Bearer" and "DPoP" (RFC 9449) in any case, and an
+// absent token_type (which some servers omit) as Bearer's absence; any
+// other type is refused, because this SDK sends no other kind of token.
+// Whether a DPoP token fits the request is the caller's to check.
 func tokenType(fields map[string]any) (string, error) {
 	tt, err := str(fields, "token_type", false)
 	if err != nil || tt == "" {
 		return "", err
 	}
-	if !strings.EqualFold(tt, "bearer") {
-		return "", fmt.Errorf("%w: unsupported token_type %q", ErrMalformed, sanitize(tt, 32))
+	switch {
+	case strings.EqualFold(tt, "bearer"):
+		return "Bearer", nil
+	case strings.EqualFold(tt, "dpop"):
+		return "DPoP", nil
 	}
-	return "Bearer", nil
+	return "", fmt.Errorf("%w: unsupported token_type %q", ErrMalformed, sanitize(tt, 32))
 }
 
 // scope accepts the RFC's space-separated string and, leniently, a JSON

@@ -45,6 +45,16 @@ type Server struct {
 	// Now returns the current time; nil: time.Now.
 	Now func() time.Time
 
+	// DPoP, if not nil, makes the Server a DPoP server (RFC 9449): see
+	// dpopserver.go for what it then checks and answers.
+	DPoP *DPoPChecker
+	// TokenNonce and ResourceNonce make the token endpoint and the
+	// resource demand the Server's current DPoP nonce (see RotateNonce).
+	TokenNonce, ResourceNonce bool
+	// Downgrade makes the token endpoint answer DPoP requests with Bearer
+	// tokens, as a misconfigured or hostile server would.
+	Downgrade bool
+
 	requests  atomic.Int64 // token requests received
 	refreshes atomic.Int64 // successful refreshes
 	rejected  atomic.Int64 // invalid_grant answers
@@ -52,11 +62,15 @@ type Server struct {
 	mu       sync.Mutex
 	refresh  map[string]*grant // every refresh token ever issued
 	access   map[string]time.Time
+	bound    map[string]string // access token → the thumbprint it is bound to
+	nonce    string            // the current DPoP nonce
+	nonceSeq int
 	families int
 	seq      int // makes every issued token unique
 }
 
 type grant struct {
+	jkt     string // the DPoP key the family is bound to; "" for Bearer
 	family  int
 	used    bool
 	revoked *bool // shared by the family
@@ -64,7 +78,7 @@ type grant struct {
 
 // NewServer starts a Server on a loopback address. Close it when done.
 func NewServer() *Server {
-	s := &Server{refresh: map[string]*grant{}, access: map[string]time.Time{}}
+	s := &Server{refresh: map[string]*grant{}, access: map[string]time.Time{}, bound: map[string]string{}, nonce: "nonce-0"}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -104,8 +118,11 @@ func (s *Server) issueLocked(g *grant) (access, refresh string, expiry time.Time
 	access = fmt.Sprintf("at-%d-%d", g.family, n)
 	expiry = s.now().Add(s.lifetime())
 	s.access[access] = expiry
+	if g.jkt != "" {
+		s.bound[access] = g.jkt
+	}
 	refresh = fmt.Sprintf("rt-%d-%d", g.family, n)
-	s.refresh[refresh] = &grant{family: g.family, revoked: g.revoked}
+	s.refresh[refresh] = &grant{family: g.family, revoked: g.revoked, jkt: g.jkt}
 	return access, refresh, expiry
 }
 
@@ -168,6 +185,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	jkt, ok := s.tokenProof(w, r)
+	if !ok {
+		return
+	}
 	if s.Fault != nil && s.Fault(w, r) {
 		return
 	}
@@ -181,14 +202,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostForm.Get("grant_type") {
 	case "refresh_token":
-		s.serveRefresh(w, r.PostForm.Get("refresh_token"))
+		s.serveRefresh(w, r.PostForm.Get("refresh_token"), jkt)
 	case "client_credentials":
 		s.mu.Lock()
 		s.families++
 		revoked := false
-		at, _, _ := s.issueLocked(&grant{family: s.families, revoked: &revoked})
+		at, _, _ := s.issueLocked(&grant{family: s.families, revoked: &revoked, jkt: jkt})
 		s.mu.Unlock()
-		writeJSON(w, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(s.lifetime() / time.Second)})
+		writeJSON(w, map[string]any{"access_token": at, "token_type": s.tokenType(jkt), "expires_in": int(s.lifetime() / time.Second)})
 	default:
 		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "")
 	}
@@ -208,7 +229,7 @@ func (s *Server) clientOK(r *http.Request) bool {
 	return id == s.ClientID && secret == s.ClientSecret
 }
 
-func (s *Server) serveRefresh(w http.ResponseWriter, rt string) {
+func (s *Server) serveRefresh(w http.ResponseWriter, rt, jkt string) {
 	s.mu.Lock()
 	g, ok := s.refresh[rt]
 	switch {
@@ -216,6 +237,11 @@ func (s *Server) serveRefresh(w http.ResponseWriter, rt string) {
 		s.mu.Unlock()
 		s.rejected.Add(1)
 		writeError(w, http.StatusBadRequest, "invalid_grant", "refresh token is invalid or revoked")
+		return
+	case g.jkt != "" && jkt != g.jkt:
+		s.mu.Unlock()
+		s.rejected.Add(1)
+		writeError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is DPoP-bound: no proof, or a proof of another key")
 		return
 	case g.used && !s.NoRotation:
 		*g.revoked = true // reuse detected: the whole family dies
@@ -232,7 +258,7 @@ func (s *Server) serveRefresh(w http.ResponseWriter, rt string) {
 	}
 	s.mu.Unlock()
 	s.refreshes.Add(1)
-	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(s.lifetime() / time.Second)}
+	resp := map[string]any{"access_token": at, "token_type": s.tokenType(g.jkt), "expires_in": int(s.lifetime() / time.Second)}
 	if newRT != "" {
 		resp["refresh_token"] = newRT
 	}
@@ -240,14 +266,18 @@ func (s *Server) serveRefresh(w http.ResponseWriter, rt string) {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
+	if at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "DPoP "); ok && s.DPoP != nil {
+		s.serveDPoPResource(w, r, at)
+		return
+	}
 	at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokentest"`)
 		http.Error(w, "no token", http.StatusUnauthorized)
 		return
 	}
-	if !s.Valid(at) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokentest", error="invalid_token", error_description="expired or unknown"`)
+	if !s.Valid(at) || s.boundTo(at) != "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokentest", error="invalid_token", error_description="expired, unknown or DPoP-bound"`)
 		http.Error(w, "invalid token", http.StatusUnauthorized)
 		return
 	}
