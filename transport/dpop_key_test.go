@@ -82,9 +82,10 @@ type seenProof struct {
 // with the nonce), then, when the server revokes "at1", 401 invalid_token
 // (refresh and replay with "at2"), then a 200 that hands out the next
 // nonce, which the next request's proof carries. Every send carries a
-// valid proof of its own. The prover is a real *tokensource.Source, or a
-// test adapter around a tokensource.DPoPKey whose refresh needs no token
-// endpoint.
+// valid proof of its own. The prover is a real *tokensource.Source (whose
+// refresh, at a token endpoint that checks the refresh's own proof, gives
+// "at2"), or a test adapter around a tokensource.DPoPKey whose refresh needs
+// no token endpoint.
 func TestDPoPRealKey(t *testing.T) {
 	for _, alg := range []string{"ES256", "RS256", "EdDSA"} {
 		key, err := tokensource.NewDPoPKey(alg)
@@ -93,6 +94,9 @@ func TestDPoPRealKey(t *testing.T) {
 		}
 		t.Run(alg+"/Source", func(t *testing.T) {
 			dpopRealKey(t, key, dpopSource(t, key, dpopTokenEndpoint(t, key).URL), false)
+		})
+		t.Run(alg+"/Source, revoked", func(t *testing.T) {
+			dpopRealKey(t, key, dpopSource(t, key, dpopTokenEndpoint(t, key).URL), true)
 		})
 		t.Run(alg+"/adapter, revoked", func(t *testing.T) {
 			dpopRealKey(t, key, &keyProver{key: key, tok: &oauth2.Token{AccessToken: "at1", TokenType: "DPoP"}}, true)
