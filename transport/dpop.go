@@ -70,22 +70,32 @@ func (t *Transport) proofHeader(req *http.Request, tok *oauth2.Token) (http.Head
 	if method == "" {
 		method = http.MethodGet
 	}
-	u := *req.URL // the prover must not modify it; if it does, the caller's URL is safe
-	proof, err := p.DPoPProof(method, &u, tok)
+	// One allocation for the URL the prover gets, a copy so that the
+	// caller's is safe if the prover writes into it, and the header value.
+	sc := &struct {
+		u     url.URL
+		proof [1]string
+	}{u: *req.URL}
+	proof, err := p.DPoPProof(method, &sc.u, tok)
 	switch {
 	case err != nil:
 		return nil, nil, fmt.Errorf("transport: make the DPoP proof: %w", err)
 	case proof == "":
 		return nil, nil, errors.New("transport: make the DPoP proof: the prover returned none")
 	}
-	return withDPoP(req.Header, authorization(tok), proof), p, nil
+	sc.proof[0] = proof
+	return withDPoP(req.Header, authorization(tok), sc.proof[:]), p, nil
 }
+
+// nonceHeader is the canonical key of the DPoP-Nonce header, as net/http
+// stores it in a response's Header: looked up as is, it costs no allocation.
+const nonceHeader = "Dpop-Nonce"
 
 // reportNonce reports resp's DPoP-Nonce header, if any, to p for req's URL.
 func reportNonce(p DPoPProver, req *http.Request, resp *http.Response) {
-	if n := resp.Header.Get("DPoP-Nonce"); n != "" {
+	if v := resp.Header[nonceHeader]; len(v) > 0 && v[0] != "" {
 		u := *req.URL
-		p.DPoPNonce(&u, n)
+		p.DPoPNonce(&u, v[0])
 	}
 }
 
@@ -95,7 +105,7 @@ func reportNonce(p DPoPProver, req *http.Request, resp *http.Response) {
 //
 // [RFC 9449 §9]: https://www.rfc-editor.org/rfc/rfc9449#section-9
 func wantsNonce(resp *http.Response) bool {
-	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("DPoP-Nonce") == "" {
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Header[nonceHeader]) == 0 || resp.Header[nonceHeader][0] == "" {
 		return false
 	}
 	d, _ := wwwauth.ParseDPoP(resp.Header.Values("WWW-Authenticate"))

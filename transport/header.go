@@ -76,9 +76,10 @@ func withAuthorization(h http.Header, auth []string) http.Header {
 }
 
 // withDPoP is [withAuthorization] for a DPoP token: the new Header also
-// carries the proof, and any DPoP entry of h, however spelled, is left out.
-// The proof's key is "Dpop", the canonical form [http.Header.Get] looks up.
-func withDPoP(h http.Header, auth []string, proof string) http.Header {
+// carries proof, the DPoP header's value, and any DPoP entry of h, however
+// spelled, is left out. The proof's key is "Dpop", the canonical form
+// [http.Header.Get] looks up.
+func withDPoP(h http.Header, auth, proof []string) http.Header {
 	out := make(http.Header, len(h)+2)
 	for k, v := range h {
 		if isAuthorization(k) || isName(k, "dpop") {
@@ -87,7 +88,7 @@ func withDPoP(h http.Header, auth []string, proof string) http.Header {
 		out[k] = v[:len(v):len(v)]
 	}
 	out["Authorization"] = auth
-	out["Dpop"] = []string{proof}
+	out["Dpop"] = proof
 	return out
 }
 
