@@ -107,13 +107,14 @@ func runSchedule(t *testing.T, seed uint64, verbose bool) {
 	synctest.Test(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 0x5eed))
 		p := newSimProvider(time.Duration(30+rng.IntN(600)) * time.Second)
+		p.dpop = seed%4 == 0 // a quarter of the worlds bind their tokens with DPoP
 		w := &simWorld{rng: rng, p: p, sh: &simShared{mem: storage.NewMemory(), p: p}, verbose: verbose, t: t,
 			lost: map[string]bool{}, resets: map[int][]time.Time{}}
 		nproc := 1 + rng.IntN(3)
 		for i := range nproc {
 			w.procs = append(w.procs, w.start(i))
 		}
-		w.note("provider access tokens live %v; %d processes", p.lifetime, nproc)
+		w.note("provider access tokens live %v; %d processes; DPoP %v", p.lifetime, nproc, p.dpop)
 		w.login(w.procs[0])
 		for range simSteps {
 			w.step()

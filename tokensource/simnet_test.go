@@ -3,6 +3,8 @@ package tokensource
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenkeeper/tokenkeeper/storage"
 )
@@ -34,10 +38,11 @@ const (
 	faultInvalidClient           // 401 invalid_client, not processed
 	faultResetAfter              // processed (the refresh token rotates), then the connection resets
 	faultMalformed               // processed, answered 200 with the new tokens and expires_in -1
+	faultDowngrade               // processed, answered 200 with the new tokens typed Bearer (DPoP worlds: a downgrade)
 	numFaults
 )
 
-var faultNames = [...]string{"none", "refused", "503", "500 invalid_request", "429", "invalid_client", "reset after processing", "malformed 200"}
+var faultNames = [...]string{"none", "refused", "503", "500 invalid_request", "429", "invalid_client", "reset after processing", "malformed 200", "downgraded 200"}
 
 func (k faultKind) String() string { return faultNames[k] }
 
@@ -53,6 +58,7 @@ type simRT struct {
 
 // simFamily is one login's chain of refresh tokens.
 type simFamily struct {
+	jkt     string // the thumbprint of the DPoP key the family is bound to; "" for Bearer
 	revoked bool   // a spent token was presented: the whole family is dead
 	over    bool   // superseded by a newer login, or forgotten
 	newest  string // the newest refresh token issued
@@ -72,6 +78,7 @@ type simRequest struct {
 // can see.
 type simProvider struct {
 	lifetime time.Duration // access tokens' expires_in
+	dpop     bool          // logins bind their families to a DPoP key; set before the first login
 
 	mu         sync.Mutex
 	seq        int
@@ -108,7 +115,51 @@ func (p *simProvider) login() *storage.Token {
 	p.rts[rt] = &simRT{fam: fam, delivered: -1}
 	p.fams[fam].newest = rt
 	now := time.Now()
-	return &storage.Token{AccessToken: fmt.Sprintf("at-%d-%d", fam, p.seq), TokenType: "Bearer", RefreshToken: rt, Expiry: now.Add(p.lifetime), AuthTime: now}
+	rec := &storage.Token{AccessToken: fmt.Sprintf("at-%d-%d", fam, p.seq), TokenType: "Bearer", RefreshToken: rt, Expiry: now.Add(p.lifetime), AuthTime: now}
+	if p.dpop {
+		k := simKey(fam)
+		p.fams[fam].jkt = k.Thumbprint()
+		rec.TokenType, rec.DPoPKey = DPoPTokenType, k.Encode()
+	}
+	return rec
+}
+
+var simKeys = sync.OnceValue(func() []*DPoPKey {
+	var ks []*DPoPKey
+	for range 4 {
+		k, err := NewDPoPKey("ES256")
+		if err != nil {
+			panic(err)
+		}
+		ks = append(ks, k)
+	}
+	return ks
+})
+
+// simKey is the DPoP key of family fam's login: one of a few made once.
+func simKey(fam int) *DPoPKey { ks := simKeys(); return ks[fam%len(ks)] }
+
+// proofKey returns the thumbprint of the key in proof's header, "" when
+// there is no proof. The signature is not checked here (other tests do):
+// the simulation looks for refreshes that lose the key, not for bad
+// proofs, and checking would double its running time.
+func proofKey(proof string) string {
+	if proof == "" {
+		return ""
+	}
+	jws, err := jose.ParseSigned(proof, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return ""
+	}
+	h := jws.Signatures[0].Protected
+	if h.JSONWebKey == nil || h.ExtraHeaders[jose.HeaderType] != "dpop+jwt" {
+		return ""
+	}
+	tp, err := h.JSONWebKey.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(tp)
 }
 
 // forget marks the live family over: the account was logged out.
@@ -132,7 +183,7 @@ func (p *simProvider) persisted(rt string) {
 
 // redeem processes a refresh-token grant from proc and returns the status,
 // the body, and the record of the presented token (nil if unknown).
-func (p *simProvider) redeem(proc int, rt string) (int, string, *simRT) {
+func (p *simProvider) redeem(proc int, rt, jkt string) (int, string, *simRT) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.rts[rt]
@@ -140,6 +191,10 @@ func (p *simProvider) redeem(proc int, rt string) (int, string, *simRT) {
 		return 400, `{"error":"invalid_grant","error_description":"unknown refresh token"}`, nil
 	}
 	fam := p.fams[r.fam]
+	if fam.jkt != "" && jkt != fam.jkt {
+		p.violate("Source %d presented DPoP-bound %s without a proof of its key", proc, rt)
+		return 400, `{"error":"invalid_grant","error_description":"DPoP proof missing or of another key"}`, r
+	}
 	if r.used {
 		// Presenting a spent token is unavoidable only when its successor
 		// never reached this process and was never saved.
@@ -156,7 +211,11 @@ func (p *simProvider) redeem(proc int, rt string) (int, string, *simRT) {
 	r.next = fmt.Sprintf("rt-%d-%d", r.fam, p.seq)
 	p.rts[r.next] = &simRT{fam: r.fam, prev: rt, delivered: -1}
 	fam.newest = r.next
-	body := fmt.Sprintf(`{"access_token":"at-%d-%d","token_type":"Bearer","expires_in":%d,"refresh_token":%q}`, r.fam, p.seq, int(p.lifetime/time.Second), r.next)
+	typ := "Bearer"
+	if fam.jkt != "" {
+		typ = DPoPTokenType
+	}
+	body := fmt.Sprintf(`{"access_token":"at-%d-%d","token_type":%q,"expires_in":%d,"refresh_token":%q}`, r.fam, p.seq, typ, int(p.lifetime/time.Second), r.next)
 	return 200, body, r
 }
 
@@ -232,7 +291,7 @@ func (n *simNet) RoundTrip(req *http.Request) (*http.Response, error) {
 		return simResponse(req, 401, `{"error":"invalid_client"}`, nil), nil
 	}
 	sent := time.Now()
-	status, answer, r := p.redeem(n.proc, form.Get("refresh_token"))
+	status, answer, r := p.redeem(n.proc, form.Get("refresh_token"), proofKey(req.Header.Get("DPoP")))
 	if latency > 0 {
 		select {
 		case <-time.After(latency):
@@ -257,6 +316,11 @@ func (n *simNet) RoundTrip(req *http.Request) (*http.Response, error) {
 	case faultMalformed:
 		failed(0)
 		answer = strings.Replace(answer, fmt.Sprintf(`"expires_in":%d`, int(p.lifetime/time.Second)), `"expires_in":-1`, 1)
+	case faultDowngrade:
+		if strings.Contains(answer, `"token_type":"DPoP"`) {
+			failed(0)
+			answer = strings.Replace(answer, `"token_type":"DPoP"`, `"token_type":"Bearer"`, 1)
+		}
 	}
 	p.deliver(r, n.proc)
 	return simResponse(req, 200, answer, nil), nil
