@@ -58,9 +58,9 @@ func isDPoP(tok *oauth2.Token) bool {
 	return len(tok.TokenType) == len(dpopScheme) && strings.EqualFold(tok.TokenType, dpopScheme)
 }
 
-// proofHeader returns the Authorization value for tok and a new Header for a
-// copy of req carrying it and a fresh DPoP proof, and the prover that made
-// the proof, or an error (the request must not be sent).
+// proofHeader returns a new Header for a copy of req that carries tok's
+// Authorization value and a fresh DPoP proof made for req's method and URL,
+// and the prover that made it; or an error, and then req must not be sent.
 func (t *Transport) proofHeader(req *http.Request, tok *oauth2.Token) (http.Header, DPoPProver, error) {
 	p, ok := t.Source.(DPoPProver)
 	if !ok {

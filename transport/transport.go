@@ -171,11 +171,10 @@ type contextTokenSource interface {
 
 // RoundTrip sends req with an Authorization header carrying the access token
 // from t.Source (and, for a DPoP token, a DPoP proof), as [Transport]
-// describes. It returns a response or an error,
-// never both, and closes req.Body on every path, as [http.RoundTripper]
-// requires. Errors from Base are returned unchanged; a request the token must
-// not go to gets an error matching [ErrInsecure] or [ErrHostNotAllowed]
-// before any token is fetched.
+// describes. It returns a response or an error, never both, and closes
+// req.Body on every path, as [http.RoundTripper] requires. Errors from Base
+// are returned unchanged; a request the token must not go to gets an error
+// matching [ErrInsecure] or [ErrHostNotAllowed] before any token is fetched.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Source == nil {
 		closeBody(req)
