@@ -201,3 +201,64 @@ func dpopRealKey(t *testing.T, key *tokensource.DPoPKey, src oauth2.TokenSource,
 		}
 	}
 }
+
+// TestDPoPRealKeyConcurrent: 20 goroutines share a real Source, 5 requests
+// each, against a server that wants the nonce "n1": every request ends in a
+// 200, every send carries a valid proof never seen before (the checker
+// refuses a replayed jti), and only requests whose proof was made before
+// the nonce was known needed the one retry.
+func TestDPoPRealKeyConcurrent(t *testing.T) {
+	const goroutines, each = 20, 5
+	key, err := tokensource.NewDPoPKey("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		checker  tokentest.DPoPChecker
+		mu       sync.Mutex // guards sends, withouts
+		sends    int
+		withouts int // sends whose proof had no nonce
+	)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := checker.Check(r, "http://"+r.Host+r.URL.Path, "at1")
+		mu.Lock()
+		sends++
+		if p != nil && p.Nonce == "" {
+			withouts++
+		}
+		mu.Unlock()
+		switch {
+		case err != nil:
+			t.Errorf("proof: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+		case p.Nonce != "n1":
+			w.Header().Set("DPoP-Nonce", "n1")
+			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer api.Close()
+	client := &http.Client{Transport: &transport.Transport{Source: dpopSource(t, key, "https://idp.example.com/token"), Base: api.Client().Transport}}
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				resp, err := client.Post(api.URL+"/items", "application/json", strings.NewReader(`{}`))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("got status %d, want 200", resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if want := goroutines*each + withouts; sends != want || withouts > goroutines {
+		t.Errorf("got %d sends, %d without a nonce; want %d (one retry for each of those), at most %d", sends, withouts, want, goroutines)
+	}
+}
