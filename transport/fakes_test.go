@@ -63,6 +63,7 @@ type fakeRefresher struct {
 	current *oauth2.Token
 
 	next      string                          // access token a refresh yields
+	nextType  string                          // its type; "" means "Bearer"
 	err       error                           // returned by RefreshRejected when set
 	refresh   func(ctx context.Context) error // called once per refresh when set (e.g. a token endpoint)
 	calls     atomic.Int32                    // RefreshRejected calls
@@ -93,7 +94,11 @@ func (s *fakeRefresher) RefreshRejected(ctx context.Context, rejected *oauth2.To
 		}
 	}
 	s.refreshes.Add(1)
-	s.current = &oauth2.Token{AccessToken: s.next, TokenType: "Bearer"}
+	typ := s.nextType
+	if typ == "" {
+		typ = "Bearer"
+	}
+	s.current = &oauth2.Token{AccessToken: s.next, TokenType: typ}
 	return s.current, nil
 }
 

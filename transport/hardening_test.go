@@ -22,6 +22,19 @@ package transport
 //	allow-list (Hosts, Allow) on every token hop      guard_test.go:TestPermit, TestRoundTripRefused, TestReplayStaysOnAllowedHost, redirect_test.go:TestRedirects
 //	no secret in any verb, nested, or slog            format_test.go:TestFormatHasNoSecret, TestFormatDescribes, TestFormatWhileInUse
 //
+// Issue 15 (DPoP, RFC 9449):
+//
+//	"Authorization: DPoP" + one fresh proof per send,   dpop_rules_test.go:TestDPoPHeader, TestDPoPProofPerRequest; dpop_test.go:TestDPoP
+//	  replays included; caller's request untouched
+//	DPoP-Nonce reported (only for DPoP sends); one      dpop_test.go:TestDPoP, TestDPoPNonceBurst; dpop_rules_test.go:TestDPoPBearerToken
+//	  use_dpop_nonce retry, replayable bodies only
+//	DPoP invalid_token refreshes; insufficient_scope    dpop_test.go:TestDPoP, TestInvalidToken
+//	  and use_dpop_nonce never do
+//	no prover / proof error: not sent, body closed,     dpop_rules_test.go:TestDPoPNoProver, TestDPoPProofFails
+//	  no token or proof in the error
+//	TLS, allow-list and redirect rules for DPoP         dpop_rules_test.go:TestDPoPRefused, TestDPoPRedirects
+//	real keys, proofs verified with go-jose             dpop_key_test.go:TestDPoPRealKey
+//
 // This file adds, against real servers (the test against a real OpenID
 // Provider, TestProvider403ForExpiredToken, is in the examples module's
 // integration/transport, so that this module does not depend on the

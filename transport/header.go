@@ -30,13 +30,18 @@ const headerBits = 6
 var headers [1 << headerBits]atomic.Pointer[authHeader]
 
 // authorization returns the Authorization header value for tok, from the
-// cache when tok was used recently.
+// cache when tok was used recently: its [oauth2.Token.Type] and access
+// token, with the scheme spelled "DPoP" for a DPoP token in any letter case.
 func authorization(tok *oauth2.Token) []string {
 	slot := &headers[slotOf(tok.AccessToken)]
 	if h := slot.Load(); h != nil && h.accessToken == tok.AccessToken && h.tokenType == tok.TokenType {
 		return h.value
 	}
-	v := tok.Type() + " " + tok.AccessToken
+	scheme := tok.Type()
+	if isDPoP(tok) {
+		scheme = dpopScheme
+	}
+	v := scheme + " " + tok.AccessToken
 	h := &authHeader{tokenType: tok.TokenType, accessToken: tok.AccessToken, value: []string{v}}
 	slot.Store(h)
 	return h.value
@@ -70,9 +75,29 @@ func withAuthorization(h http.Header, auth []string) http.Header {
 	return out
 }
 
+// withDPoP is [withAuthorization] for a DPoP token: the new Header also
+// carries proof, the DPoP header's value, and any DPoP entry of h, however
+// spelled, is left out. The proof's key is "Dpop", the canonical form
+// [http.Header.Get] looks up.
+func withDPoP(h http.Header, auth, proof []string) http.Header {
+	out := make(http.Header, len(h)+2)
+	for k, v := range h {
+		if isAuthorization(k) || isName(k, "dpop") {
+			continue
+		}
+		out[k] = v[:len(v):len(v)]
+	}
+	out["Authorization"] = auth
+	out["Dpop"] = proof
+	return out
+}
+
 // isAuthorization reports whether k is "Authorization" in any letter case.
-func isAuthorization(k string) bool {
-	const name = "authorization"
+func isAuthorization(k string) bool { return isName(k, "authorization") }
+
+// isName reports whether the header name k is name, which is made of lower
+// case letters, in any letter case.
+func isName(k, name string) bool {
 	if len(k) != len(name) {
 		return false
 	}

@@ -34,9 +34,31 @@ import (
 // A refused request is never sent (Base is not called) and its body is
 // closed; the error names the host, never the token.
 //
+// A token whose [oauth2.Token.Type] is "DPoP", in any letter case, is bound
+// to a key ([RFC 9449]): it is sent as "Authorization: DPoP <token>" with a
+// "DPoP: <proof>" header, the proof made by Source, which must then be a
+// [DPoPProver], for that send's method and URL. Every send gets a new proof:
+// the first, each replay described below, and each redirect hop that
+// carries the token (a hop that does not carry the token carries no proof
+// either). The DPoP-Nonce header of each response to such a send is
+// reported to the prover. A 401 whose DPoP challenge carries
+// error="use_dpop_nonce" and that has a DPoP-Nonce header is replayed once,
+// with a fresh proof that carries the nonce, if the body can be replayed;
+// otherwise it is returned as it came. If Source is not a [DPoPProver], or
+// makes no proof, the request is not sent: RoundTrip returns
+// [ErrNoDPoPProver] or the prover's error, wrapped, and closes the body.
+// Proofs, like tokens, never appear in an error.
+//
 // When the server rejects the token (see Rejected) and Source is a
 // [Refresher], it gets a new token and replays the request once, to the same
 // URL, if the body can be replayed (req.GetBody is set, or there is no body).
+// A request is sent at most three times: with a DPoP token, the nonce replay
+// comes first when the first answer asks for a nonce, then the refresh
+// replay if the answer to that rejects the token; if the first answer
+// rejected the token instead, the refresh replay comes first and the nonce
+// replay follows if the server asks for a nonce then. A request gets at most
+// one of each, so a server that always asks for a new nonce, or always
+// rejects the token, gets its answer back, never a loop.
 // If that refresh fails, RoundTrip returns the refresh's error (wrapped,
 // errors.Is and errors.As see through it; the rejected response is closed)
 // unless the failure is transient, in which case it returns the rejected
@@ -52,12 +74,14 @@ import (
 // [Transport.Format]). The zero value has no Source: its RoundTrip fails.
 //
 // [RFC 6750 §5.3]: https://www.rfc-editor.org/rfc/rfc6750#section-5.3
+// [RFC 9449]: https://www.rfc-editor.org/rfc/rfc9449
 type Transport struct {
 	// Source supplies the access token. It is required. If it also has a
 	// method TokenContext(ctx context.Context) (*oauth2.Token, error),
 	// that is called with the request's context instead of Token. If it
 	// implements [Refresher], a rejected token is refreshed and the request
-	// replayed once.
+	// replayed once. If it gives DPoP tokens, it must implement
+	// [DPoPProver].
 	Source oauth2.TokenSource
 
 	// Base sends the requests. nil means [http.DefaultTransport].
@@ -66,11 +90,13 @@ type Transport struct {
 	// Rejected reports whether resp means the server rejected the access
 	// token, so that the Source should replace it and the request be
 	// replayed once. It must not read or close resp.Body. nil means
-	// [InvalidToken]: a 401 whose WWW-Authenticate Bearer challenge carries
-	// error="invalid_token". Set it for providers that answer expired tokens
-	// with 403, or with 401 and no challenge. Whatever it says, a response
-	// whose Bearer challenge carries error="insufficient_scope" never
-	// causes a refresh: a new token would not have more scope.
+	// [InvalidToken]: a 401 whose WWW-Authenticate Bearer or DPoP challenge
+	// carries error="invalid_token". Set it for providers that answer
+	// expired tokens with 403, or with 401 and no challenge. Whatever it
+	// says, a response whose Bearer or DPoP challenge carries
+	// error="insufficient_scope", or whose DPoP challenge carries
+	// error="use_dpop_nonce", never causes a refresh: a new token would not
+	// have more scope, and a nonce concerns the proof, not the token.
 	Rejected func(resp *http.Response) bool
 
 	// Hosts, when not empty, lists the hosts the token may be sent to, as
@@ -144,11 +170,11 @@ type contextTokenSource interface {
 }
 
 // RoundTrip sends req with an Authorization header carrying the access token
-// from t.Source, as [Transport] describes. It returns a response or an error,
-// never both, and closes req.Body on every path, as [http.RoundTripper]
-// requires. Errors from Base are returned unchanged; a request the token must
-// not go to gets an error matching [ErrInsecure] or [ErrHostNotAllowed]
-// before any token is fetched.
+// from t.Source (and, for a DPoP token, a DPoP proof), as [Transport]
+// describes. It returns a response or an error, never both, and closes
+// req.Body on every path, as [http.RoundTripper] requires. Errors from Base
+// are returned unchanged; a request the token must not go to gets an error
+// matching [ErrInsecure] or [ErrHostNotAllowed] before any token is fetched.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Source == nil {
 		closeBody(req)
@@ -167,10 +193,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.send(req, req.Body, tok)
-	if err != nil || !t.rejected(resp) {
-		return resp, err
+	switch {
+	case err != nil:
+		return nil, err
+	case isDPoP(tok):
+		return t.followDPoP(req, resp, tok)
+	case !t.rejected(resp):
+		return resp, nil
 	}
-	return t.replay(req, resp, tok)
+	resp, _, err = t.replay(req, resp, tok)
+	return resp, err
 }
 
 // CloseIdleConnections closes the idle connections of Base, if it has a
@@ -209,12 +241,30 @@ func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 	return tok, nil
 }
 
-// send sends a copy of req with body and tok's Authorization header.
+// send sends a copy of req with body and tok's Authorization header. For a
+// DPoP token the copy also carries a fresh proof, and the response's
+// DPoP-Nonce is reported to the prover; if there is no proof, body is closed
+// and nothing is sent.
 func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Token) (*http.Response, error) {
+	var (
+		header http.Header
+		prover DPoPProver
+	)
+	if isDPoP(tok) {
+		var err error
+		if header, prover, err = t.proofHeader(req, tok); err != nil {
+			if body != nil {
+				body.Close()
+			}
+			return nil, err
+		}
+	} else {
+		header = withAuthorization(req.Header, authorization(tok))
+	}
 	out := new(http.Request)
 	*out = *req
 	out.Body = body
-	out.Header = withAuthorization(req.Header, authorization(tok))
+	out.Header = header
 	resp, err := t.base().RoundTrip(out)
 	switch {
 	case err != nil:
@@ -224,6 +274,9 @@ func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Toke
 		return nil, err
 	case resp == nil:
 		return nil, errors.New("transport: Base returned no response and no error")
+	}
+	if prover != nil {
+		reportNonce(prover, req, resp)
 	}
 	return resp, nil
 }

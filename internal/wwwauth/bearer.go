@@ -23,16 +23,31 @@ type Bearer struct {
 // WWW-Authenticate header values, and whether there was one. Other schemes
 // are skipped; see [Parse] for how malformed values are handled.
 func ParseBearer(values []string) (Bearer, bool) {
+	c, ok := first(values, "Bearer")
+	if !ok {
+		return Bearer{}, false
+	}
+	return bearerOf(c), true
+}
+
+// first returns the first challenge of the values whose scheme is scheme,
+// ignoring letter case.
+func first(values []string, scheme string) (Challenge, bool) {
 	for _, c := range Parse(values) {
-		if strings.EqualFold(c.Scheme, "Bearer") {
-			return Bearer{
-				Realm:            c.Params["realm"],
-				Scope:            c.Params["scope"],
-				Error:            c.Params["error"],
-				ErrorDescription: c.Params["error_description"],
-				ErrorURI:         c.Params["error_uri"],
-			}, true
+		if strings.EqualFold(c.Scheme, scheme) {
+			return c, true
 		}
 	}
-	return Bearer{}, false
+	return Challenge{}, false
+}
+
+// bearerOf returns the RFC 6750 attributes of c.
+func bearerOf(c Challenge) Bearer {
+	return Bearer{
+		Realm:            c.Params["realm"],
+		Scope:            c.Params["scope"],
+		Error:            c.Params["error"],
+		ErrorDescription: c.Params["error_description"],
+		ErrorURI:         c.Params["error_uri"],
+	}
 }

@@ -159,6 +159,39 @@ func TestParseBearer(t *testing.T) {
 	}
 }
 
+func TestParseDPoP(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values []string
+		want   DPoP
+		wantOK bool
+	}{
+		{
+			name:   "RFC 9449 §9 nonce",
+			values: []string{`DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`},
+			want:   DPoP{Bearer: Bearer{Error: "use_dpop_nonce", ErrorDescription: "Resource server requires nonce in DPoP proof"}},
+			wantOK: true,
+		},
+		{
+			name:   "RFC 9449 §7.1 after Bearer",
+			values: []string{`Bearer realm="api", error="invalid_token"`, `dpop realm="WallyWorld", scope="a b", algs="ES256 PS256", error="insufficient_scope", error_uri="https://e/x"`},
+			want:   DPoP{Bearer: Bearer{Realm: "WallyWorld", Scope: "a b", Error: "insufficient_scope", ErrorURI: "https://e/x"}, Algs: "ES256 PS256"},
+			wantOK: true,
+		},
+		{name: "bare", values: []string{`Basic realm="x", DPoP`}, want: DPoP{}, wantOK: true},
+		{name: "Bearer only", values: []string{`Bearer error="invalid_token"`}},
+		{name: "none", values: nil},
+		{name: "malformed", values: []string{`DPoP error="use_dpop_nonce`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := ParseDPoP(tc.values)
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("ParseDPoP(%q) = %+v, %v; want %+v, %v", tc.values, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
 func TestParseAllocs(t *testing.T) {
 	values := []string{`Bearer realm="example", error="invalid_token", error_description="The access token expired"`}
 	// One for the slice of challenges, one or two for the Params map.
@@ -203,6 +236,7 @@ func FuzzParse(f *testing.F) {
 		`Basic realm="x", Bearer error="insufficient_scope", scope="a b"`,
 		`Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple"`,
 		`Negotiate YIIB/gYGKwYBBQUCoIIB8jCCAe6g+A==, Bearer`,
+		`Bearer realm="api", DPoP error="use_dpop_nonce", algs="ES256 EdDSA"`,
 		" ,\tBEARER  Realm = \"R\" ,, ERROR=invalid_token ,  ",
 		`Bearer realm="unterminated`,
 		`Bearer realm=, error="x"`,
