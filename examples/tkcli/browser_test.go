@@ -19,7 +19,7 @@ import (
 // provider's login page, the test types the username and password into its form and
 // presses Allow (or Deny) on the provider's consent page, Chromium follows the redirect to
 // tkcli's loopback listener and shows its answer, which the test reads and photographs.
-// Chromium is required under CI=true and skipped elsewhere when missing.
+// Chromium is required when $CI is set (CI=true) and skipped elsewhere when missing.
 func TestChromiumLogin(t *testing.T) {
 	chrome := startChromium(t)
 	// The provider asks for consent after the login form, as providers do before granting
