@@ -3,7 +3,8 @@
 # `tkcli kubectl` answering from a valid cached token (encrypted file store,
 # no network: the provider is stopped before the timing), against
 #   - the floor: a Go binary that reads a file and prints it
-#     (examples/tkcli/internal/floor), and
+#     (examples/tkcli/internal/floor; floornet is the same with net/http
+#     linked in, to show what that alone costs each start), and
 #   - `kubelogin get-token` (github.com/int128/kubelogin) answering from its
 #     warm token cache for the same provider.
 # The provider is the in-process one of examples/internal/oidctest; the
@@ -26,6 +27,7 @@ trap 'rm -rf "$work"' EXIT
 echo "== go build ${flags[*]} (CGO_ENABLED=$(go env CGO_ENABLED)), $(go version)"
 go build "${flags[@]}" -o "$work/tkcli" ./examples/tkcli
 go build "${flags[@]}" -o "$work/floor" ./examples/tkcli/internal/floor
+go build "${flags[@]}" -o "$work/floornet" ./examples/tkcli/internal/floornet
 go build -o "$work/latency" ./examples/tkcli/internal/latency # the harness: not timed
 kubelogin=()
 if [ -n "$kubelogin_version" ]; then
@@ -44,7 +46,7 @@ fi
 
 echo "== logging in (tkcli login --no-browser${kubelogin:+, kubelogin get-token}) and stopping the provider"
 mkdir "$work/state"
-"$work/latency" setup -dir "$work/state" -floor "$work/floor" -tkcli "$work/tkcli" "${kubelogin[@]}"
+"$work/latency" setup -dir "$work/state" -floor "$work/floor" -floornet "$work/floornet" -tkcli "$work/tkcli" "${kubelogin[@]}"
 
 echo "== whole-process wall time, $runs runs each, in turn, after 3 warm-up rounds ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
 "$work/latency" time -n "$runs" "$work/state/commands"

@@ -1,15 +1,15 @@
 // Command latency prepares and times tkcli's fast path as whole processes; bench/latency.sh
 // runs it.
 //
-//	latency setup -dir DIR -floor BIN -tkcli BIN [-kubelogin BIN]
+//	latency setup -dir DIR -floor BIN [-floornet BIN] -tkcli BIN [-kubelogin BIN]
 //
 // starts the in-process OpenID Provider (examples/internal/oidctest), logs tkcli in
 // through its loopback listener (tkcli login --no-browser, the provider's headless browser
 // fills in the login form) with the encrypted file store in DIR/tkcli, and, when
 // -kubelogin is given, logs kubelogin in the same way with its token cache in
 // DIR/kubelogin. It writes DIR/floor.txt (what `tkcli token` prints, for the floor
-// binary) and DIR/commands, one command to time per line (floor, tkcli token, tkcli
-// kubectl, kubelogin get-token), then stops the provider: the timed commands must answer
+// binaries) and DIR/commands, one command to time per line (floor, floornet, tkcli token,
+// tkcli kubectl, kubelogin get-token), then stops the provider: the timed commands must answer
 // from their caches, with the provider's port closed.
 //
 //	latency time [-n RUNS] [-warmup N] DIR/commands
@@ -66,6 +66,7 @@ func setup(args []string) error {
 	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory for the caches and the command list")
 	floorBin := fs.String("floor", "", "the floor binary")
+	floorNet := fs.String("floornet", "", "the floor binary with net/http linked in (optional)")
 	tkcli := fs.String("tkcli", "", "the tkcli binary")
 	kubelogin := fs.String("kubelogin", "", "the kubelogin binary (optional)")
 	if err := fs.Parse(args); err != nil {
@@ -98,7 +99,11 @@ func setup(args []string) error {
 		return err
 	}
 	kubectl := append([]string{tk[0], "kubectl"}, tk[2:]...)
-	commands := [][]string{{*floorBin, floor}, tk, kubectl}
+	commands := [][]string{{*floorBin, floor}}
+	if *floorNet != "" {
+		commands = append(commands, []string{*floorNet, floor})
+	}
+	commands = append(commands, tk, kubectl)
 	if *kubelogin != "" {
 		kl, err := loginKubelogin(ctx, op, browser, *kubelogin, filepath.Join(*dir, "kubelogin"))
 		if err != nil {
@@ -230,7 +235,10 @@ func report(commands [][]string, took [][]time.Duration) {
 	}
 	for i, argv := range commands {
 		if filepath.Base(argv[0]) == "kubelogin" {
-			for j := 1; j < i; j++ {
+			for j := range i {
+				if filepath.Base(commands[j][0]) != "tkcli" {
+					continue
+				}
 				fmt.Printf("%s / kubelogin get-token: %.2fx\n", name(commands[j]), float64(median[j])/float64(median[i]))
 			}
 		}
