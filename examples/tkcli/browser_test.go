@@ -148,6 +148,17 @@ func TestRenderedRejectsBlank(t *testing.T) {
 			draw.Draw(img, image.Rect(48, 60, 500, 72), image.NewUniform(color.Black), image.Point{}, draw.Src)
 			return img
 		}(), false},
+		{"half black", func() image.Image { // as a page whose styles failed could look
+			img := text(color.White)
+			draw.Draw(img, image.Rect(0, 0, 360, 450), image.NewUniform(color.Black), image.Point{}, draw.Src)
+			return img
+		}(), false},
+		{"no text", func() image.Image { // greys only: a rule, a box, no glyphs
+			img := fill(color.White)
+			draw.Draw(img, image.Rect(48, 60, 500, 61), image.NewUniform(color.Gray{150}), image.Point{}, draw.Src)
+			draw.Draw(img, image.Rect(48, 100, 500, 140), image.NewUniform(color.Gray{230}), image.Point{}, draw.Src)
+			return img
+		}(), false},
 		{"text on white", text(color.White), true},
 		{"text on dark", text(color.Gray{40}), false},
 	} {
