@@ -30,7 +30,9 @@ func TestChromiumLogin(t *testing.T) {
 		"TKCLI_CLIENT_ID": op.NativeClient(),
 		"TKCLI_STORE":     "file",
 	}
-	login := func(t *testing.T, dir, decision string) (shownPage, error, result) {
+	// login runs `tkcli login` with the user pressing decision and returns the page the
+	// browser ends on, the command's output and exit code, and its typed error.
+	login := func(t *testing.T, dir, decision string) (shownPage, result, error) {
 		t.Helper()
 		env := with(env, "TKCLI_DIR", dir)
 		tab := chrome.tab(t)
@@ -45,12 +47,12 @@ func TestChromiumLogin(t *testing.T) {
 		defer cancel()
 		err = a.login(ctx, cfg) // the command `tkcli login` runs, for its typed error
 		code := a.report(err)
-		return readPage(t, tab, t.Name()[strings.LastIndex(t.Name(), "/")+1:]), err, result{code, stdout.String(), stderr.String()}
+		return readPage(t, tab, decision), result{code, stdout.String(), stderr.String()}, err
 	}
 
 	t.Run("allow", func(t *testing.T) {
 		dir := t.TempDir()
-		page, err, r := login(t, dir, "allow")
+		page, r, err := login(t, dir, "allow")
 		if err != nil {
 			t.Fatalf("login: %v", err)
 		}
@@ -85,7 +87,7 @@ func TestChromiumLogin(t *testing.T) {
 
 	t.Run("deny", func(t *testing.T) {
 		dir := t.TempDir()
-		page, err, r := login(t, dir, "deny")
+		page, r, err := login(t, dir, "deny")
 		var ce *client.CallbackError
 		if !errors.Is(err, client.ErrAccessDenied) || !errors.As(err, &ce) || ce.Code != "access_denied" {
 			t.Fatalf("login: got %v, want a *client.CallbackError with access_denied", err)

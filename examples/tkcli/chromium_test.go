@@ -206,7 +206,6 @@ func opener(tab context.Context, username, password, decision string) func(conte
 // shownPage is what the browser shows at the end of a login.
 type shownPage struct {
 	url, title, text, html string
-	screenshot             image.Image
 }
 
 // readPage waits for the listener's answer (an <h1>) in tab, reads it and takes a
@@ -244,7 +243,6 @@ func readPage(t *testing.T, tab context.Context, name string) shownPage {
 	}
 	checkRendered(t, img)
 	t.Logf("screenshot of %q: %s", p.title, file)
-	p.screenshot = img
 	return p
 }
 
