@@ -3,6 +3,7 @@ module github.com/tokenkeeper/tokenkeeper/examples
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.23.0
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/docker/docker-credential-helpers v0.9.13
 	github.com/go-jose/go-jose/v4 v4.1.4
@@ -11,7 +12,11 @@ require (
 	golang.org/x/oauth2 v0.37.0
 )
 
-require go.uber.org/atomic v1.12.0 // indirect
+require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+)
 
 require (
 	github.com/bmatcuk/doublestar/v4 v4.10.0 // indirect
@@ -31,7 +36,7 @@ require (
 	github.com/rs/cors v1.11.1 // indirect
 	github.com/tokenkeeper/tokenkeeper/storage/redis v0.0.0
 	github.com/zalando/go-keyring v0.2.8 // indirect
-	github.com/zitadel/schema v1.3.2 // indirect
+	github.com/zitadel/schema v1.3.2
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.44.0 // indirect
 	go.opentelemetry.io/otel/metric v1.44.0 // indirect

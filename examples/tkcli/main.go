@@ -36,7 +36,8 @@
 //
 // The credential helpers (kubectl.go, gitcred.go, dockercred.go) make no
 // network request while the stored access token is valid for --min-valid
-// (default 1m, capped at half the token's lifetime).
+// (default 1m, capped at half the token's lifetime). bench/latency.sh times
+// them as whole processes against a floor and kubelogin (BENCHMARKS.md).
 package main
 
 import (

@@ -92,7 +92,7 @@ func (p *Provider) newBrowser() *browser {
 // the redirect's URL.
 func (b *browser) authorize(ctx context.Context, authURL, username, password string) (string, error) {
 	resp, body, err := b.do(ctx, b.stay, http.MethodGet, authURL, nil)
-	for submitted := false; ; submitted = true {
+	for submitted, pages := false, 0; pages < 10; submitted, pages = true, pages+1 {
 		if err != nil {
 			return "", err
 		}
@@ -101,6 +101,11 @@ func (b *browser) authorize(ctx context.Context, authURL, username, password str
 		}
 		if resp.StatusCode != http.StatusOK {
 			return "", pageError("authorization request", resp, body)
+		}
+		if consent := consentRe.FindSubmatch(body); consent != nil { // Options.Consent
+			allow := url.Values{"id": {html.UnescapeString(string(consent[1]))}, "decision": {"allow"}}
+			resp, body, err = b.do(ctx, b.stay, http.MethodPost, resp.Request.URL.String(), allow)
+			continue
 		}
 		if submitted {
 			return "", fmt.Errorf("oidctest: login rejected: %s", pageMessage(body))
@@ -111,6 +116,7 @@ func (b *browser) authorize(ctx context.Context, authURL, username, password str
 		}
 		resp, body, err = b.do(ctx, b.stay, f.method, f.action, f.values)
 	}
+	return "", errors.New("oidctest: the OP never redirected to the app")
 }
 
 // leaves returns the absolute target of a redirect out of the provider, or "".
@@ -249,6 +255,8 @@ var (
 	attrRe  = regexp.MustCompile(`(?s)([a-zA-Z_:-]+)\s*=\s*"([^"]*)"`)
 	errorRe = regexp.MustCompile(`(?is)<p style="color:\s*red[^"]*">(.*?)</p>`)
 	hrefRe  = regexp.MustCompile(`location\.href='([^']*)'`)
+	// consentRe finds the consent page's request ID (consent.go).
+	consentRe = regexp.MustCompile(`(?s)<input type="hidden" name="id" value="([^"]*)">\s*<p><b>.*name="decision" value="allow"`)
 )
 
 type form struct {

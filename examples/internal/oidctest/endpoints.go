@@ -37,7 +37,7 @@ type Endpoints struct {
 	// answers 401 with WWW-Authenticate: Bearer (error="invalid_token" when a token was sent).
 	Resource string
 
-	tokenPath, devicePath string
+	tokenPath, devicePath, authorizePath string
 }
 
 func newEndpoints(issuer string, e *op.Endpoints) Endpoints {
@@ -55,6 +55,7 @@ func newEndpoints(issuer string, e *op.Endpoints) Endpoints {
 		Resource:            issuer + resourcePath,
 		tokenPath:           e.Token.Relative(),
 		devicePath:          e.DeviceAuthorization.Relative(),
+		authorizePath:       e.Authorization.Relative(),
 	}
 }
 

@@ -69,6 +69,12 @@ type Options struct {
 	// tokens through the OP's own token code. Off by default, so the OP answers
 	// unsupported_grant_type like the real one.
 	PasswordGrant bool
+	// Consent puts a consent page between the login form and the redirect to the app, as
+	// providers show before a client gets offline access: Allow continues the authorization,
+	// Deny sends error=access_denied with the request's state to the redirect URI. zitadel's
+	// example OP has none. [Provider.Browser] and [Provider.Login] press Allow. Off by
+	// default.
+	Consent bool
 	// Logger receives the wrapper's own log lines (no secrets). Nil discards them.
 	Logger *slog.Logger
 }
@@ -118,9 +124,10 @@ type Provider struct {
 	served    chan struct{} // closed when srv.Serve has returned
 	transport *http.Transport
 
-	mu       sync.Mutex     // guards the fields below
-	counts   map[string]int // token-endpoint requests by grant_type
-	failures []TokenError   // injected failures, next first
+	mu       sync.Mutex      // guards the fields below
+	counts   map[string]int  // token-endpoint requests by grant_type
+	failures []TokenError    // injected failures, next first
+	consents map[string]bool // auth request IDs the user allowed (Options.Consent)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -159,6 +166,7 @@ func Start(opts Options) (*Provider, error) {
 		served:    make(chan struct{}),
 		transport: &http.Transport{DisableKeepAlives: true}, // no proxy, no idle connections
 		counts:    make(map[string]int),
+		consents:  make(map[string]bool),
 	}
 	p.store = newStore(&p.opts)
 	router, eps := setupOP(p.issuer, p.store, p.crypto)
@@ -229,6 +237,10 @@ func (p *Provider) Close() error {
 
 // route sends the few paths the wrapper adds to or intercepts in front of zitadel's router.
 func (p *Provider) route(w http.ResponseWriter, r *http.Request) {
+	if p.consentCallback(r) {
+		p.serveConsent(w, r)
+		return
+	}
 	switch r.URL.Path {
 	case p.endpoints.tokenPath:
 		p.serveToken(w, r)
