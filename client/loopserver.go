@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -150,7 +151,11 @@ type page struct {
 	Title, Message, Code, Detail string
 }
 
-var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+// pageTemplate is parsed on first use, not at package initialisation:
+// most runs of a program never show a page (a CLI answering from its
+// cache), and every start would pay for the parse.
+var pageTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{{.Title}}</title></head>
 <body style="font-family:sans-serif;margin:3em">
 <h1>{{.Title}}</h1>
@@ -158,9 +163,10 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 {{if .Code}}<p><code>{{.Code}}</code>{{if .Detail}}: {{.Detail}}{{end}}</p>{{end}}
 </body></html>
 `))
+})
 
 func writePage(w http.ResponseWriter, status int, p page) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = pageTemplate.Execute(w, p) // the browser went away: nothing to do
+	_ = pageTemplate().Execute(w, p) // the browser went away: nothing to do
 }
