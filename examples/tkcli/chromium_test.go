@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -118,7 +117,9 @@ func (c *chromium) stop(t *testing.T, cancelBrowser, cancelAlloc context.CancelF
 		}
 		if time.Now().After(deadline) {
 			for _, pid := range procs {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				if p, err := os.FindProcess(pid); err == nil {
+					_ = p.Kill()
+				}
 			}
 			t.Errorf("Chromium processes left behind after the browser was closed: %v (killed)", procs)
 			break
