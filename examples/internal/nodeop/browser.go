@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/webform"
 )
 
 // ErrLoginRejected reports that the provider's login page refused the user
@@ -52,7 +53,7 @@ func (s *Server) Browser(user string, allow bool) func(ctx context.Context, auth
 		if err != nil {
 			return err
 		}
-		_, _, err = b.do(ctx, b.follow, http.MethodGet, redirect, nil)
+		_, _, err = webform.Do(ctx, b.follow, http.MethodGet, redirect, nil)
 		return err
 	}
 }
@@ -112,7 +113,7 @@ type progress struct {
 // done when the page ends a device approval: the success page, or after
 // Deny the user code page again.
 func (b *browser) next(resp *http.Response, body []byte, st step, pr *progress) (action string, form url.Values, done bool, err error) {
-	page := redact(resp.Request.URL.String())
+	page := webform.Redact(resp.Request.URL.String())
 	m := formRe.FindSubmatch(body)
 	if m == nil {
 		if t := titleRe.FindSubmatch(body); t != nil && string(t[1]) == successTitle {
@@ -158,23 +159,23 @@ func (b *browser) next(resp *http.Response, body []byte, st step, pr *progress) 
 // out of the provider (the redirect's URL is returned) or shows the device
 // flow's success page ("" is returned).
 func (b *browser) run(ctx context.Context, start string, st step) (string, error) {
-	resp, body, err := b.do(ctx, b.stay, http.MethodGet, start, nil)
+	resp, body, err := webform.Do(ctx, b.stay, http.MethodGet, start, nil)
 	var pr progress
 	for range maxPages {
 		if err != nil {
 			return "", err
 		}
-		if loc := b.leaves(resp); loc != "" {
+		if loc := webform.Leaves(resp, b.opHost); loc != "" {
 			return loc, nil
 		}
 		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("nodeop: %s: status %d: %s", redact(resp.Request.URL.String()), resp.StatusCode, pageMessage(body))
+			return "", fmt.Errorf("nodeop: %s: status %d: %s", webform.Redact(resp.Request.URL.String()), resp.StatusCode, pageMessage(body))
 		}
 		action, form, done, err := b.next(resp, body, st, &pr)
 		if err != nil || done {
 			return "", err
 		}
-		resp, body, err = b.do(ctx, b.stay, http.MethodPost, action, form)
+		resp, body, err = webform.Do(ctx, b.stay, http.MethodPost, action, form)
 	}
 	return "", errors.New("nodeop: too many pages")
 }
@@ -202,66 +203,9 @@ func (s *Server) ApproveDevice(ctx context.Context, userCode, user string, allow
 	}
 	redirect, err := s.newBrowser().run(ctx, s.issuer+"/device", step{user: user, allow: allow, userCode: userCode})
 	if err == nil && redirect != "" {
-		err = fmt.Errorf("nodeop: the device approval left the provider for %s", redact(redirect))
+		err = fmt.Errorf("nodeop: the device approval left the provider for %s", webform.Redact(redirect))
 	}
 	return err
-}
-
-// leaves returns the absolute target of a redirect out of the provider, or "".
-func (b *browser) leaves(resp *http.Response) string {
-	if resp.StatusCode < 300 || resp.StatusCode > 399 {
-		return ""
-	}
-	loc, err := resp.Location()
-	if err != nil || loc.Host == b.opHost {
-		return ""
-	}
-	return loc.String()
-}
-
-// do sends a request and returns the response with its body read (up to
-// 1 MiB) and closed. Errors carry the URL without its query, which may hold
-// a code.
-func (b *browser) do(ctx context.Context, c *http.Client, method, target string, form url.Values) (*http.Response, []byte, error) {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("nodeop: %s %s: %w", method, redact(target), unwrapURLError(err))
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("nodeop: %s %s: %w", method, redact(target), unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, nil, fmt.Errorf("nodeop: %s %s: %w", method, redact(target), err)
-	}
-	return resp, data, nil
-}
-
-// unwrapURLError drops the *url.Error around err, whose message repeats the
-// URL with its query.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// redact returns u without its query and fragment.
-func redact(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		return u[:i]
-	}
-	return u
 }
 
 // pageMessage returns the error message on one of the provider's pages.

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/webform"
 )
 
 // Browser returns a headless browser for username: a func with the signature of a
@@ -33,7 +34,7 @@ func (p *Provider) Browser(username, password string) func(ctx context.Context, 
 		if err != nil {
 			return err
 		}
-		if _, _, err := b.do(ctx, b.follow, http.MethodGet, callback, nil); err != nil {
+		if _, _, err := webform.Do(ctx, b.follow, http.MethodGet, callback, nil); err != nil {
 			return err
 		}
 		return nil
@@ -91,12 +92,12 @@ func (p *Provider) newBrowser() *browser {
 // authorize runs an authorization request up to the OP's redirect to the app and returns
 // the redirect's URL.
 func (b *browser) authorize(ctx context.Context, authURL, username, password string) (string, error) {
-	resp, body, err := b.do(ctx, b.stay, http.MethodGet, authURL, nil)
+	resp, body, err := webform.Do(ctx, b.stay, http.MethodGet, authURL, nil)
 	for submitted, pages := false, 0; pages < 10; submitted, pages = true, pages+1 {
 		if err != nil {
 			return "", err
 		}
-		if loc := b.leaves(resp); loc != "" {
+		if loc := webform.Leaves(resp, b.opHost); loc != "" {
 			return loc, nil
 		}
 		if resp.StatusCode != http.StatusOK {
@@ -104,7 +105,7 @@ func (b *browser) authorize(ctx context.Context, authURL, username, password str
 		}
 		if consent := consentRe.FindSubmatch(body); consent != nil { // Options.Consent
 			allow := url.Values{"id": {html.UnescapeString(string(consent[1]))}, "decision": {"allow"}}
-			resp, body, err = b.do(ctx, b.stay, http.MethodPost, resp.Request.URL.String(), allow)
+			resp, body, err = webform.Do(ctx, b.stay, http.MethodPost, resp.Request.URL.String(), allow)
 			continue
 		}
 		if submitted {
@@ -114,27 +115,15 @@ func (b *browser) authorize(ctx context.Context, authURL, username, password str
 		if f, err = loginForm(body, resp.Request.URL, username, password); err != nil {
 			return "", err
 		}
-		resp, body, err = b.do(ctx, b.stay, f.method, f.action, f.values)
+		resp, body, err = webform.Do(ctx, b.stay, f.method, f.action, f.values)
 	}
 	return "", errors.New("oidctest: the OP never redirected to the app")
-}
-
-// leaves returns the absolute target of a redirect out of the provider, or "".
-func (b *browser) leaves(resp *http.Response) string {
-	if resp.StatusCode < 300 || resp.StatusCode > 399 {
-		return ""
-	}
-	loc, err := resp.Location()
-	if err != nil || loc.Host == b.opHost {
-		return ""
-	}
-	return loc.String()
 }
 
 func (p *Provider) decideDevice(ctx context.Context, userCode, username, password, action string) error {
 	b := p.newBrowser()
 	page := p.endpoints.DeviceVerification + "?user_code=" + url.QueryEscape(userCode)
-	resp, body, err := b.do(ctx, b.stay, http.MethodGet, page, nil)
+	resp, body, err := webform.Do(ctx, b.stay, http.MethodGet, page, nil)
 	if err != nil {
 		return err
 	}
@@ -145,7 +134,7 @@ func (p *Provider) decideDevice(ctx context.Context, userCode, username, passwor
 	if err != nil {
 		return err
 	}
-	if resp, body, err = b.do(ctx, b.stay, f.method, f.action, f.values); err != nil {
+	if resp, body, err = webform.Do(ctx, b.stay, f.method, f.action, f.values); err != nil {
 		return err
 	}
 	if msg := devicePrompt(resp); msg != "" {
@@ -167,7 +156,7 @@ func (p *Provider) decideDevice(ctx context.Context, userCode, username, passwor
 	if err != nil {
 		return fmt.Errorf("oidctest: device confirmation link: %w", err)
 	}
-	if resp, body, err = b.do(ctx, b.stay, http.MethodGet, ref.String(), nil); err != nil {
+	if resp, body, err = webform.Do(ctx, b.stay, http.MethodGet, ref.String(), nil); err != nil {
 		return err
 	}
 	if msg := devicePrompt(resp); msg != "" {
@@ -189,49 +178,6 @@ func devicePrompt(resp *http.Response) string {
 	return prompt
 }
 
-// do sends a request and returns the response with its body read (up to 1 MiB) and closed.
-// Errors carry the URL without its query, which may hold a code.
-func (b *browser) do(ctx context.Context, c *http.Client, method, target string, form url.Values) (*http.Response, []byte, error) {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("oidctest: %s %s: %w", method, redact(target), unwrapURLError(err))
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("oidctest: %s %s: %w", method, redact(target), unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, nil, fmt.Errorf("oidctest: %s %s: reading body: %w", method, redact(target), err)
-	}
-	return resp, data, nil
-}
-
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// redact returns u without query and fragment.
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "<invalid URL>"
-	}
-	return p.Scheme + "://" + p.Host + p.Path
-}
-
 // pageError describes an unexpected answer from the OP. The OP's error pages are plain text
 // descriptions; other bodies are left out.
 func pageError(what string, resp *http.Response, body []byte) error {
@@ -239,7 +185,7 @@ func pageError(what string, resp *http.Response, body []byte) error {
 	if resp.StatusCode >= 400 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		msg = ": " + truncate(strings.TrimSpace(string(body)), 200)
 	}
-	return fmt.Errorf("oidctest: %s: %s from %s%s", what, resp.Status, redact(resp.Request.URL.String()), msg)
+	return fmt.Errorf("oidctest: %s: %s from %s%s", what, resp.Status, webform.Redact(resp.Request.URL.String()), msg)
 }
 
 func truncate(s string, n int) string {
