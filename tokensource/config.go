@@ -60,9 +60,10 @@ type Config struct {
 	// [NewDPoPKey]). The Source makes the key the first time it needs one
 	// and keeps it in the record, so that every later token request and
 	// every process sharing the store uses the same key. "": Bearer tokens.
-	// With GrantRefreshToken it is not used: the record decides, since a
-	// refresh must use the key its refresh token is bound to, the one
-	// saved at login ([storage.Token].DPoPKey; "" for Bearer tokens).
+	// With GrantRefreshToken it must be "" (New fails otherwise): the
+	// record decides, since a refresh must use the key its refresh token
+	// is bound to, the one saved at login ([storage.Token].DPoPKey; "" for
+	// Bearer tokens).
 	DPoP string
 
 	// Store persists the account's tokens. nil: a new [storage.Memory].
@@ -162,6 +163,11 @@ func (c *Config) validate() error {
 	case "", "ES256", "RS256", "EdDSA":
 	default:
 		return fmt.Errorf("tokensource: Config.DPoP %q is not ES256, RS256 or EdDSA: %w", c.DPoP, ErrUnsupportedKey)
+	}
+	if c.DPoP != "" && c.Grant != GrantClientCredentials {
+		// A refresh token is bound at login, to the key saved with it:
+		// silently refreshing Bearer tokens would surprise.
+		return errors.New("tokensource: Config.DPoP is for GrantClientCredentials; a refresh token's DPoP key is the one its record holds, saved at login (package client's Config.DPoP)")
 	}
 	if c.Grant != GrantRefreshToken && c.Grant != GrantClientCredentials {
 		return fmt.Errorf("tokensource: unknown Grant %d", c.Grant)

@@ -561,8 +561,11 @@ func TestClientCredentialsDPoP(t *testing.T) {
 	if b.DPoPKey().Thumbprint() != k.Thumbprint() {
 		t.Error("a second Source over the same store made another key")
 	}
-	if _, err := tokensource.New(tokensource.Config{OAuth2: &oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL()}}, DPoP: "HS256"}); !errors.Is(err, tokensource.ErrUnsupportedKey) {
+	if _, err := tokensource.New(tokensource.Config{OAuth2: &oauth2.Config{ClientID: "svc", Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL()}}, Grant: tokensource.GrantClientCredentials, DPoP: "HS256"}); !errors.Is(err, tokensource.ErrUnsupportedKey) {
 		t.Errorf("Config.DPoP HS256: got %v, want ErrUnsupportedKey", err)
+	}
+	if _, err := tokensource.New(tokensource.Config{OAuth2: &oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL()}}, DPoP: "ES256"}); err == nil {
+		t.Error("Config.DPoP with GrantRefreshToken: got nil error, want New to refuse it (the record's key decides)")
 	}
 }
 
