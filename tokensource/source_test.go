@@ -317,7 +317,7 @@ func TestTwoSourcesShareOneRefresh(t *testing.T) {
 	}
 	defer peer.Close()
 	peer.store = lk
-	peerEvents := &eventLog{}
+	peerEvents := &eventLog{settle: peer.settle} // events are delivered after the callers are released
 	peer.cfg.OnEvent = peerEvents.add
 	for _, s := range []*Source{f.src, peer} { // both have loaded the expired token
 		s.publish(s.newEntry(f.stored(t)))
