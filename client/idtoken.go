@@ -138,6 +138,13 @@ func (v *idVerifier) verify(ctx context.Context, raw string, ch checks) (*IDToke
 	if err != nil {
 		return nil, v.classify(err, &tr)
 	}
+	var payload json.RawMessage
+	if err := tok.Claims(&payload); err != nil {
+		return nil, withKind(ErrInvalidIDToken, err)
+	}
+	if err := checkClaimNames(payload, idTokenClaims); err != nil {
+		return nil, withKind(ErrInvalidIDToken, err)
+	}
 	var extra extraClaims
 	if err := tok.Claims(&extra); err != nil {
 		return nil, withKind(ErrInvalidIDToken, err)
@@ -161,10 +168,6 @@ func (v *idVerifier) verify(ctx context.Context, raw string, ch checks) (*IDToke
 	t.priv = func() *idTokenPriv { return priv }
 	if at := extra.AuthTime; at != nil && *at > 0 && *at < maxUnixSeconds {
 		t.AuthTime = time.Unix(int64(*at), 0)
-	}
-	var payload json.RawMessage
-	if err := tok.Claims(&payload); err != nil {
-		return nil, withKind(ErrInvalidIDToken, err)
 	}
 	priv.claims = payload
 	return t, nil

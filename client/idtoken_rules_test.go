@@ -79,3 +79,21 @@ func TestIDTokenAudiences(t *testing.T) {
 		{name: "only a trusted audience", edit: aud("", api), cfg: trust, want: client.ErrAudienceMismatch},
 	})
 }
+
+// TestIDTokenClaimNamesAreCaseSensitive: claim names are case-sensitive
+// (RFC 7519 §4), but encoding/json, which go-oidc decodes claims with,
+// matches them ignoring case. A registered claim spelled in another case,
+// or given twice in different cases, makes the token invalid rather than
+// being read as the registered claim.
+func TestIDTokenClaimNamesAreCaseSensitive(t *testing.T) {
+	rename := func(from, to string) func(map[string]any) {
+		return func(c map[string]any) { c[to] = c[from]; delete(c, from) }
+	}
+	runClaimsCases(t, []claimsCase{
+		{name: "Aud instead of aud", edit: rename("aud", "Aud"), want: client.ErrInvalidIDToken},
+		{name: "NONCE instead of nonce", edit: rename("nonce", "NONCE"), want: client.ErrInvalidIDToken},
+		{name: "Iat instead of iat", edit: rename("iat", "Iat"), want: client.ErrInvalidIDToken},
+		{name: "aud and AUD", edit: func(c map[string]any) { c["AUD"] = "https://evil.example" }, want: client.ErrInvalidIDToken},
+		{name: "custom claims differing in case are the application's", edit: func(c map[string]any) { c["groups"], c["Groups"] = "a", "b" }},
+	})
+}

@@ -63,6 +63,9 @@ func (a *Account) UserInfo(ctx context.Context) (*UserInfo, error) {
 		Email         string `json:"email"`
 		EmailVerified any    `json:"email_verified"` // some providers send "true"
 	}
+	if err := checkClaimNames(body, userInfoClaims); err != nil {
+		return nil, &EndpointError{Endpoint: "userinfo", StatusCode: http.StatusOK, Err: fmt.Errorf("%w: %w", tokensource.ErrMalformedResponse, err)}
+	}
 	if err := json.Unmarshal(body, &u); err != nil || u.Subject == "" {
 		return nil, &EndpointError{Endpoint: "userinfo", StatusCode: http.StatusOK, Err: fmt.Errorf("%w: not a JSON object with a sub", tokensource.ErrMalformedResponse)}
 	}
