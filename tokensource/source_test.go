@@ -225,9 +225,9 @@ func TestSaveFailureKeepsNewestRefreshToken(t *testing.T) {
 		rec, err := f.store.Load(context.Background(), "acct")
 		return err == nil && rec.AccessToken == tok.AccessToken
 	})
-	if f.events.count(EventSaved) == 0 {
-		t.Error("no saved event after the retry")
-	}
+	// The store holds the record before the retry's flight ends and its
+	// events are delivered: wait for the event itself.
+	eventually(t, "a saved event after the retry", func() bool { return f.events.count(EventSaved) > 0 })
 	// The next refresh redeems the newest refresh token: the server sees no reuse.
 	if _, err := f.src.RefreshRejected(context.Background(), tok); err != nil {
 		t.Fatal(err)
