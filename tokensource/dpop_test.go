@@ -542,6 +542,9 @@ func TestClientCredentialsDPoP(t *testing.T) {
 		return src
 	}
 	a := newSrc()
+	if a.DPoPKey() != nil {
+		t.Error("DPoPKey before the first token: got a key, want nil (a getter makes no key)")
+	}
 	tok, err := a.TokenContext(t.Context())
 	if err != nil || tok.Type() != "DPoP" {
 		t.Fatalf("got %v, %v; want a DPoP token", tok, err)

@@ -20,8 +20,8 @@ var ErrNoDPoPKey = errors.New("tokensource: the account's tokens are not DPoP-bo
 // tokens or no record was loaded yet. Package client uses it for the
 // proofs of userinfo and revocation requests.
 func (s *Source) DPoPKey() *DPoPKey {
-	k, err := s.keyFor(s.record())
-	if err != nil || k == nil {
+	k, err := s.recordKey(s.record())
+	if err != nil {
 		return nil
 	}
 	return k
@@ -37,7 +37,7 @@ func (s *Source) DPoPProof(method string, u *url.URL, tok *oauth2.Token) (string
 	if tok == nil || tok.AccessToken == "" {
 		return "", errors.New("tokensource: DPoP proof: no access token")
 	}
-	k, err := s.keyFor(s.record())
+	k, err := s.recordKey(s.record())
 	if err != nil {
 		return "", err
 	}
@@ -56,31 +56,18 @@ func (s *Source) DPoPNonce(u *url.URL, nonce string) {
 	}
 }
 
-// keyFor returns the DPoP key to redeem rec with: rec's own (parsed once
-// and cached with its nonce memory), or for GrantClientCredentials with
-// Config.DPoP the key this Source made; nil for Bearer tokens. A key that
-// cannot be read fails the refresh without touching the record: the
-// refresh token bound to it is worthless without it, and a newer program
-// may still read it.
+// keyFor returns the DPoP key to redeem rec with: rec's own (see
+// recordKey), or for GrantClientCredentials with Config.DPoP the key this
+// Source made, made now if it has none; nil for Bearer tokens.
 func (s *Source) keyFor(rec *storage.Token) (*DPoPKey, error) {
-	enc := ""
-	if rec != nil {
-		enc = rec.DPoPKey
+	if rec != nil && rec.DPoPKey != "" {
+		return s.recordKey(rec)
+	}
+	if s.cfg.Grant != GrantClientCredentials || s.cfg.DPoP == "" {
+		return nil, nil
 	}
 	k := s.dpop.Load()
-	switch {
-	case enc != "" && k != nil && k.Encode() == enc:
-		return k, nil
-	case enc != "":
-		n, err := ParseDPoPKey(enc)
-		if err != nil {
-			return nil, fmt.Errorf("tokensource: the DPoP key stored for %q cannot be used: %w", s.cfg.Key, err)
-		}
-		s.dpop.CompareAndSwap(k, n)
-		return n, nil
-	case s.cfg.Grant != GrantClientCredentials || s.cfg.DPoP == "":
-		return nil, nil
-	case k != nil && strings.EqualFold(k.Algorithm(), s.cfg.DPoP):
+	if k != nil && strings.EqualFold(k.Algorithm(), s.cfg.DPoP) {
 		return k, nil
 	}
 	n, err := NewDPoPKey(s.cfg.DPoP)
@@ -90,5 +77,26 @@ func (s *Source) keyFor(rec *storage.Token) (*DPoPKey, error) {
 	if !s.dpop.CompareAndSwap(k, n) {
 		return s.dpop.Load(), nil
 	}
+	return n, nil
+}
+
+// recordKey returns the key rec's tokens are bound to, nil when they are
+// Bearer tokens (or rec is nil), parsed once and cached with its nonce
+// memory. It never makes a key. A key that cannot be read fails the
+// refresh without touching the record: the refresh token bound to it is
+// worthless without it, and a newer program may still read it.
+func (s *Source) recordKey(rec *storage.Token) (*DPoPKey, error) {
+	if rec == nil || rec.DPoPKey == "" {
+		return nil, nil
+	}
+	k := s.dpop.Load()
+	if k != nil && k.Encode() == rec.DPoPKey {
+		return k, nil
+	}
+	n, err := ParseDPoPKey(rec.DPoPKey)
+	if err != nil {
+		return nil, fmt.Errorf("tokensource: the DPoP key stored for %q cannot be used: %w", s.cfg.Key, err)
+	}
+	s.dpop.CompareAndSwap(k, n)
 	return n, nil
 }
