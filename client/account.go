@@ -22,11 +22,12 @@ import (
 // Account: a second concurrent Login, LoginDevice or LoginPassword fails
 // at once with [ErrLoginInProgress].
 type Account struct {
-	c       *Client
-	key     string
-	service bool
-	src     *tokensource.Source
-	hc      *http.Client // Bearer client, built once
+	c        *Client
+	key      string
+	service  bool
+	src      *tokensource.Source
+	hc       *http.Client // Bearer client, built once
+	userinfo *http.Client // a.hc for the userinfo request: its Base records DPoP proofs
 
 	loggingIn atomic.Bool // an interactive login is running
 
@@ -63,11 +64,17 @@ func newAccount(c *Client, key string, service bool) (*Account, error) {
 		return nil, fmt.Errorf("client: account %q: %w", key, err)
 	}
 	a.src = src
+	// The Source itself, not a wrapper: the Transport finds in it the DPoP
+	// prover of DPoP-bound tokens and the refresh-on-401.
 	a.hc = &http.Client{
-		// The Source itself, not a wrapper: the Transport finds in it the
-		// DPoP prover of DPoP-bound tokens and the refresh-on-401. The
-		// Base records the proofs of the client's own requests (userinfo)
-		// to keep them out of its errors.
+		Transport:     &transport.Transport{Source: src, Base: c.hc.Transport, Rejected: c.cfg.Rejected},
+		CheckRedirect: c.hc.CheckRedirect,
+		Timeout:       c.hc.Timeout,
+	}
+	// The client's own userinfo requests go through a Base that records
+	// their DPoP proofs, to keep them out of its errors; the application's
+	// requests (a.hc) pay nothing for it.
+	a.userinfo = &http.Client{
 		Transport:     &transport.Transport{Source: src, Base: sinkTransport{c.hc.Transport}, Rejected: c.cfg.Rejected},
 		CheckRedirect: c.hc.CheckRedirect,
 		Timeout:       c.hc.Timeout,

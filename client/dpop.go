@@ -111,7 +111,7 @@ func (s *proofSink) sent() []string {
 	return append([]string(nil), s.proofs...)
 }
 
-// sinkTransport is the Base of an account's transport.Transport: it sends
+// sinkTransport is the Base of an account's userinfo transport: it sends
 // each request with base (nil: http.DefaultTransport) after recording its
 // DPoP proof in the proofSink of the request's context, if any.
 type sinkTransport struct{ base http.RoundTripper }

@@ -98,7 +98,7 @@ func (a *Account) getUserInfo(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("client: userinfo request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := a.hc.Do(req)
+	resp, err := a.userinfo.Do(req)
 	if err != nil {
 		if errors.Is(err, tokensource.ErrLoginRequired) {
 			return nil, err
